@@ -1,0 +1,162 @@
+"""Django settings for Codebase MCP, read from the environment (django-environ).
+
+With no `REGISTRY_DATABASE_URL` (or `DATABASE_URL`) set, the registry and every
+project database live on the embedded PostgreSQL server that
+`registry.dbserver` starts on demand under `CODEBASE_MCP_HOME`.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+
+from registry.dbserver import server_layout
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def _default_home() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return Path(data_home) / "codebase-mcp"
+
+
+CODEBASE_MCP_HOME = Path(env.str("CODEBASE_MCP_HOME", default=str(_default_home())))
+
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY", default="codebase-mcp-local-only-change-me-in-production"
+)
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+API_TOKEN = env.str("API_TOKEN", default="")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "registry",
+    "indexing",
+    "search",
+    "mcp_bridge",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# --- Databases -------------------------------------------------------------
+# The registry is `default`; project databases are registered at runtime by
+# registry.databases as deep copies of it with NAME changed and a pool added.
+REGISTRY_DATABASE_NAME = env.str("REGISTRY_DATABASE_NAME", default="codebase_mcp_registry")
+_registry_url = env.str("REGISTRY_DATABASE_URL", default="") or env.str(
+    "DATABASE_URL", default=""
+)
+EMBEDDED_DATABASE = not _registry_url
+
+if EMBEDDED_DATABASE:
+    _layout = server_layout(home=CODEBASE_MCP_HOME)
+    _registry = {
+        "ENGINE": "registry.backend",
+        "NAME": REGISTRY_DATABASE_NAME,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": str(_layout.socket_dir),
+        "PORT": str(_layout.port),
+    }
+else:
+    _registry = env.db_url_config(_registry_url)
+    _registry["ENGINE"] = "django.db.backends.postgresql"
+
+_registry.update(
+    {
+        "CONN_MAX_AGE": env.int("REGISTRY_CONN_MAX_AGE", default=0),
+        "CONN_HEALTH_CHECKS": True,
+        "ATOMIC_REQUESTS": False,
+    }
+)
+_registry.setdefault("OPTIONS", {})
+_registry.setdefault("TEST", {})
+DATABASES = {"default": _registry}
+DATABASE_ROUTERS = ["registry.routers.ProjectDatabaseRouter"]
+
+POOL_MIN_SIZE = env.int("POOL_MIN_SIZE", default=2)
+POOL_MAX_SIZE = env.int("POOL_MAX_SIZE", default=10)
+POOL_TIMEOUT = env.float("POOL_TIMEOUT", default=10.0)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Embeddings --------------------------------------------------------------
+EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="minilm")
+OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="")
+OLLAMA_EMBEDDING_MODEL = env.str("OLLAMA_EMBEDDING_MODEL", default="nomic-embed-text")
+OLLAMA_TIMEOUT = env.float("OLLAMA_TIMEOUT", default=30.0)
+if OLLAMA_BASE_URL and "EMBEDDING_BACKEND" not in os.environ:
+    EMBEDDING_BACKEND = "ollama"
+
+# --- Indexing ------------------------------------------------------------------
+INDEX_MAX_FILE_BYTES = env.int("INDEX_MAX_FILE_BYTES", default=1_000_000)
+INDEX_CHUNK_MAX_CHARS = env.int("INDEX_CHUNK_MAX_CHARS", default=1500)
+INDEX_JOB_HEARTBEAT_TIMEOUT = env.int("INDEX_JOB_HEARTBEAT_TIMEOUT", default=120)
+CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
+
+# --- Project resolution ----------------------------------------------------
+WORKFLOW_MCP_URL = env.str("WORKFLOW_MCP_URL", default="")
+WORKFLOW_MCP_TIMEOUT = env.float("WORKFLOW_MCP_TIMEOUT", default=1.0)
+WORKFLOW_MCP_CACHE_SECONDS = env.float("WORKFLOW_MCP_CACHE_SECONDS", default=60.0)
+
+# --- Celery ------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = CODEBASE_MCP_HOME / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    # stderr only: stdout belongs to the MCP protocol in `manage.py runmcp`.
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    "loggers": {
+        "codebase_mcp": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
+    },
+}

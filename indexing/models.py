@@ -1,0 +1,164 @@
+"""Indexing models.
+
+`Repository`, `CodeFile`, `CodeChunk` and `EmbeddingSpace` live in each
+project's own database (always queried with `.using(alias)`); `IndexJob` lives
+in the registry so that any process can follow a job of any project.
+"""
+
+import uuid
+
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models.expressions import RawSQL
+from pgvector.django import VectorField
+
+# Header terms (symbol and path, identifiers split into words) weigh more than
+# the body (code plus its split identifiers). Built by PostgreSQL itself so
+# every writer gets the same vector.
+SEARCH_VECTOR_SQL = (
+    "setweight(to_tsvector('english'::regconfig, header_terms), 'A') || "
+    "setweight(to_tsvector('english'::regconfig, content || ' ' || body_terms), 'B')"
+)
+
+
+class Repository(models.Model):
+    """A directory tree indexed into a project."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    path = models.TextField(unique=True)
+    name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_indexed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "repositories"
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class CodeFile(models.Model):
+    """One indexed file; its chunks are replaced together when it changes."""
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="files"
+    )
+    relative_path = models.TextField()
+    language = models.CharField(max_length=32)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    mtime = models.FloatField()
+    chunk_count = models.IntegerField(default=0)
+    indexed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "code_files"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "relative_path"], name="code_files_repo_path_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.relative_path
+
+
+class CodeChunk(models.Model):
+    """A function, class or window of a file, with its vectors for search."""
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="chunks"
+    )
+    file = models.ForeignKey(CodeFile, on_delete=models.CASCADE, related_name="chunks")
+    relative_path = models.TextField()
+    language = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32)
+    symbol = models.TextField(null=True, blank=True)
+    start_line = models.IntegerField()
+    end_line = models.IntegerField()
+    content = models.TextField()
+    content_sha256 = models.CharField(max_length=64)
+    header_terms = models.TextField(default="")
+    body_terms = models.TextField(default="")
+    # No fixed dimension: a project's model (and so its dimension) is recorded
+    # in EmbeddingSpace, and the HNSW index is built on a cast to it.
+    embedding = VectorField(null=True, blank=True)
+    search_vector = models.GeneratedField(
+        expression=RawSQL(SEARCH_VECTOR_SQL, ()),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        db_table = "code_chunks"
+        indexes = [
+            GinIndex(fields=["search_vector"], name="code_chunks_search_gin"),
+            models.Index(fields=["repository", "relative_path"], name="code_chunks_repo_path"),
+            models.Index(fields=["language"], name="code_chunks_language"),
+            models.Index(fields=["content_sha256"], name="code_chunks_content_sha"),
+            models.Index(
+                fields=["id"],
+                name="code_chunks_unembedded",
+                condition=models.Q(embedding__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.relative_path}:{self.start_line}-{self.end_line}"
+
+
+class EmbeddingSpace(models.Model):
+    """The one embedding model whose vectors a project database holds."""
+
+    model_id = models.CharField(max_length=255)
+    dimension = models.IntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "embedding_space"
+
+
+class IndexJob(models.Model):
+    """A durable record of one indexing run, visible from every process."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(
+        "registry.Project", on_delete=models.CASCADE, related_name="index_jobs"
+    )
+    repo_path = models.TextField()
+    force_reindex = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    phase = models.CharField(max_length=32, default="queued")
+    files_total = models.IntegerField(default=0)
+    files_done = models.IntegerField(default=0)
+    files_indexed = models.IntegerField(default=0)
+    files_unchanged = models.IntegerField(default=0)
+    files_deleted = models.IntegerField(default=0)
+    files_skipped = models.IntegerField(default=0)
+    skipped_by_reason = models.JSONField(default=dict, blank=True)
+    chunks_total = models.IntegerField(default=0)
+    chunks_embedded = models.IntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    worker = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "index_jobs"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.repo_path} ({self.status})"

@@ -1,0 +1,52 @@
+"""Domain errors of the project registry; messages say what to do next."""
+
+
+class RegistryError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+    code = "registry_error"
+
+
+class ProjectNotFound(RegistryError):
+    code = "project_not_found"
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(
+            f"No project named or with id {reference!r}. List projects with "
+            "`manage.py listprojects` (or the list_projects tool) and create one with "
+            f"`manage.py createproject {reference}` (or the create_project tool)."
+        )
+        self.reference = reference
+
+
+class ProjectAlreadyExists(RegistryError):
+    code = "project_exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"A project named {name!r} already exists; pick another name or use it."
+        )
+        self.name = name
+
+
+class ProjectDatabaseExists(RegistryError):
+    code = "database_exists"
+
+    def __init__(self, database_name: str) -> None:
+        super().__init__(
+            f"The database {database_name!r} already exists on the server but no "
+            "project owns it; drop it or choose another project name."
+        )
+        self.database_name = database_name
+
+
+class InvalidProjectName(RegistryError):
+    code = "invalid_project_name"
+
+
+class ProjectDatabaseUnavailable(RegistryError):
+    code = "database_unavailable"
+
+
+class ProvisioningFailed(RegistryError):
+    code = "provisioning_failed"

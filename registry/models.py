@@ -1,0 +1,28 @@
+"""The project registry: one row per project, each with its own database."""
+
+import uuid
+
+from django.db import models
+
+DEFAULT_PROJECT_ID = uuid.UUID(int=0)
+DEFAULT_PROJECT_NAME = "default"
+DEFAULT_DATABASE_NAME = "cb_proj_default_00000000"
+
+
+class Project(models.Model):
+    """A workspace whose code lives in its own PostgreSQL database."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255, unique=True)
+    description = models.TextField(blank=True, default="")
+    database_name = models.CharField(max_length=255, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "projects"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
