@@ -131,6 +131,13 @@ INDEX_CHUNK_MAX_CHARS = env.int("INDEX_CHUNK_MAX_CHARS", default=1500)
 INDEX_JOB_HEARTBEAT_TIMEOUT = env.int("INDEX_JOB_HEARTBEAT_TIMEOUT", default=120)
 CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
 
+# --- Search --------------------------------------------------------------------
+# Reciprocal rank fusion: score = ws / (k + semantic rank) + wk / (k + keyword
+# rank). Tuned with bench/quality.py; see the README for the figures.
+SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=60.0)
+SEARCH_SEMANTIC_WEIGHT = env.float("SEARCH_SEMANTIC_WEIGHT", default=1.0)
+SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=0.5)
+
 # --- Project resolution ----------------------------------------------------
 WORKFLOW_MCP_URL = env.str("WORKFLOW_MCP_URL", default="")
 WORKFLOW_MCP_TIMEOUT = env.float("WORKFLOW_MCP_TIMEOUT", default=1.0)

@@ -54,6 +54,14 @@ SERVER_SETTINGS = {
     "timezone": "'UTC'",
     "default_text_search_config": "'pg_catalog.english'",
 }
+# Throw-away servers (the test suite's) trade durability for speed: dropping a
+# database waits for a checkpoint, which fsync makes slow.
+EPHEMERAL_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+EPHEMERAL_ENV = "CODEBASE_MCP_EPHEMERAL_SERVER"
 
 
 class ServerError(Exception):
@@ -270,6 +278,8 @@ def _initdb(*, layout: ServerLayout, bindir: Path) -> None:
         layout=layout,
     )
     settings = dict(SERVER_SETTINGS)
+    if os.environ.get(EPHEMERAL_ENV) == "1":
+        settings.update(EPHEMERAL_SETTINGS)
     settings["unix_socket_directories"] = f"'{layout.socket_dir}'"
     settings["port"] = str(layout.port)
     lines = "".join(f"{key} = {value}\n" for key, value in settings.items())

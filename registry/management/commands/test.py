@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from registry.dbserver import server_layout, server_stop
+from registry.dbserver import EPHEMERAL_ENV, server_layout, server_stop
 
 
 class Command(BaseCommand):
@@ -35,6 +35,7 @@ class Command(BaseCommand):
         env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL_SETTINGS}
         env["CODEBASE_MCP_HOME"] = str(home)
         env.setdefault("HF_HUB_OFFLINE", "1")
+        env[EPHEMERAL_ENV] = "1"
         try:
             return subprocess.run(
                 [sys.executable, "-m", "pytest", *pytest_args],

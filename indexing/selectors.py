@@ -1,0 +1,146 @@
+"""Read what is inside a project's database, and its jobs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Max, Q
+
+from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, IndexJob, Repository
+from registry.databases import project_database_size
+from registry.models import Project
+from registry.services import project_alias
+
+
+@dataclass
+class RepositoryStatus:
+    id: str
+    path: str
+    name: str
+    files: int
+    chunks: int
+    embedded_chunks: int
+    last_indexed_at: str | None
+
+
+@dataclass
+class ProjectStatus:
+    """Counts and state of one project, read from its own database."""
+
+    project_id: str
+    name: str
+    database_name: str
+    size_bytes: int | None
+    repositories: list[RepositoryStatus] = field(default_factory=list)
+    files: int = 0
+    chunks: int = 0
+    embedded_chunks: int = 0
+    embedded_fraction: float = 0.0
+    embedding_model: str | None = None
+    embedding_dimension: int | None = None
+    last_indexed_at: str | None = None
+    running_jobs: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def repository_list(*, project: Project) -> list[RepositoryStatus]:
+    """Return the project's repositories with file, chunk and vector counts."""
+    alias = project_alias(project=project)
+    files = dict(
+        CodeFile.objects.using(alias)
+        .values("repository_id")
+        .annotate(n=Count("id"))
+        .values_list("repository_id", "n")
+    )
+    chunk_rows = (
+        CodeChunk.objects.using(alias)
+        .values("repository_id")
+        .annotate(n=Count("id"), embedded=Count("id", filter=Q(embedding__isnull=False)))
+        .values_list("repository_id", "n", "embedded")
+    )
+    chunks = {repo_id: (n, embedded) for repo_id, n, embedded in chunk_rows}
+    return [
+        RepositoryStatus(
+            id=str(repo.id),
+            path=repo.path,
+            name=repo.name,
+            files=files.get(repo.id, 0),
+            chunks=chunks.get(repo.id, (0, 0))[0],
+            embedded_chunks=chunks.get(repo.id, (0, 0))[1],
+            last_indexed_at=_iso(repo.last_indexed_at),
+        )
+        for repo in Repository.objects.using(alias).order_by("path")
+    ]
+
+
+def project_status(*, project: Project, with_size: bool = True) -> ProjectStatus:
+    """Return the project's repositories, counts, model and running jobs."""
+    alias = project_alias(project=project)
+    repositories = repository_list(project=project)
+    space = EmbeddingSpace.objects.using(alias).first()
+    last = Repository.objects.using(alias).aggregate(last=Max("last_indexed_at"))["last"]
+    status = ProjectStatus(
+        project_id=str(project.id),
+        name=project.name,
+        database_name=project.database_name,
+        size_bytes=project_database_size(database_name=project.database_name)
+        if with_size
+        else None,
+        repositories=repositories,
+        files=sum(r.files for r in repositories),
+        chunks=sum(r.chunks for r in repositories),
+        embedded_chunks=sum(r.embedded_chunks for r in repositories),
+        embedding_model=space.model_id if space else None,
+        embedding_dimension=space.dimension if space else None,
+        last_indexed_at=_iso(last),
+        running_jobs=[
+            index_job_as_dict(job=job)
+            for job in IndexJob.objects.using("default").filter(
+                project=project,
+                status__in=[IndexJob.Status.QUEUED, IndexJob.Status.RUNNING],
+            )
+        ],
+    )
+    status.embedded_fraction = (
+        round(status.embedded_chunks / status.chunks, 4) if status.chunks else 0.0
+    )
+    return status
+
+
+def index_job_list(*, project: Project, limit: int = 20) -> list[IndexJob]:
+    """Return a project's most recent jobs, newest first."""
+    return list(IndexJob.objects.using("default").filter(project=project)[:limit])
+
+
+def index_job_as_dict(*, job: IndexJob) -> dict:
+    """Return the JSON form of a job shared by every interface."""
+    return {
+        "job_id": str(job.id),
+        "project_id": str(job.project_id),
+        "repo_path": job.repo_path,
+        "force_reindex": job.force_reindex,
+        "status": job.status,
+        "phase": job.phase,
+        "files_total": job.files_total,
+        "files_done": job.files_done,
+        "files_indexed": job.files_indexed,
+        "files_unchanged": job.files_unchanged,
+        "files_deleted": job.files_deleted,
+        "files_skipped": job.files_skipped,
+        "skipped_by_reason": job.skipped_by_reason,
+        "chunks_total": job.chunks_total,
+        "chunks_embedded": job.chunks_embedded,
+        "error": job.error or None,
+        "worker": job.worker or None,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "heartbeat_at": _iso(job.heartbeat_at),
+    }
