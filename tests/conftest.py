@@ -17,15 +17,44 @@ def _allow_project_aliases() -> None:
     """Let tests open the project databases they create at runtime.
 
     Django's test case refuses connections to aliases it was not told about
-    when the class was set up; project aliases only exist once a test has
-    provisioned them, and each is a real, separate database.
+    when the class was set up; project aliases come and go with the projects a
+    test provisions, and each is a real, separate database.
     """
+    from django.db import connections
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.test import testcases
 
+    def guarded_aliases(cls):
+        return [
+            alias
+            for alias in connections
+            if alias not in cls.databases and not alias.startswith("cb_proj_")
+        ]
+
+    def add_databases_failures(cls):
+        cls.databases = cls._validate_databases()
+        for alias in guarded_aliases(cls):
+            connection = connections[alias]
+            for name, operation in cls._disallowed_connection_methods:
+                message = cls._disallowed_database_msg % {
+                    "test": f"{cls.__module__}.{cls.__qualname__}",
+                    "alias": alias,
+                    "operation": operation,
+                }
+                method = getattr(connection, name)
+                setattr(connection, name, testcases._DatabaseFailure(method, message))
+        cls._guarded_aliases = guarded_aliases(cls)
+
+    def remove_databases_failures(cls):
+        for alias in getattr(cls, "_guarded_aliases", []):
+            connection = connections[alias]
+            for name, _ in cls._disallowed_connection_methods:
+                method = getattr(connection, name)
+                setattr(connection, name, method.wrapped)
+
     def ensure_connection_patch_method(cls):
         real_ensure_connection = BaseDatabaseWrapper.ensure_connection
-        django_patched = original.__func__(cls)
+        django_patched = original_patch.__func__(cls)
 
         def ensure_connection(self, *args, **kwargs):
             if self.alias.startswith("cb_proj_"):
@@ -34,9 +63,12 @@ def _allow_project_aliases() -> None:
 
         return ensure_connection
 
-    original = testcases.TransactionTestCase.ensure_connection_patch_method
-    testcases.TransactionTestCase.ensure_connection_patch_method = classmethod(
-        ensure_connection_patch_method
+    case = testcases.TransactionTestCase
+    original_patch = case.ensure_connection_patch_method
+    case.ensure_connection_patch_method = classmethod(ensure_connection_patch_method)
+    testcases.SimpleTestCase._add_databases_failures = classmethod(add_databases_failures)
+    testcases.SimpleTestCase._remove_databases_failures = classmethod(
+        remove_databases_failures
     )
 
 

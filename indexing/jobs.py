@@ -1,0 +1,211 @@
+"""Indexing jobs: durable records in the registry, run by a worker or a thread.
+
+With CELERY_BROKER_URL set, a job goes to Celery workers (which may run on
+other machines against the same PostgreSQL); without it, it runs in a
+background thread of the calling process. Either way the same service runs and
+writes its progress to the same `IndexJob` row.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from indexing.exceptions import IndexingError, IndexJobNotFound
+from indexing.models import IndexJob
+from indexing.services import (
+    IndexProgress,
+    IndexSummary,
+    repository_index,
+    repository_path_validate,
+)
+from registry.models import Project
+
+logger = logging.getLogger("codebase_mcp.indexing")
+
+_PROGRESS_FIELDS = (
+    "files_total",
+    "files_done",
+    "files_indexed",
+    "files_unchanged",
+    "files_deleted",
+    "files_skipped",
+    "skipped_by_reason",
+    "chunks_total",
+    "chunks_embedded",
+    "phase",
+)
+
+
+def index_job_create(
+    *, project: Project, repo_path: str, force_reindex: bool = False
+) -> IndexJob:
+    """Record a queued job after checking the path, so bad input fails at once."""
+    root = repository_path_validate(repo_path=repo_path)
+    return IndexJob.objects.using("default").create(
+        project=project, repo_path=str(root), force_reindex=force_reindex
+    )
+
+
+def index_job_get(*, job_id: str | uuid.UUID) -> IndexJob:
+    """Return a job by id, or raise IndexJobNotFound."""
+    try:
+        key = uuid.UUID(str(job_id))
+    except ValueError:
+        raise IndexJobNotFound(str(job_id)) from None
+    job = IndexJob.objects.using("default").select_related("project").filter(id=key).first()
+    if job is None:
+        raise IndexJobNotFound(str(job_id))
+    return job
+
+
+def _job_progress_writer(job_id: uuid.UUID):
+    last = [0.0]
+
+    def write(progress: IndexProgress) -> None:
+        now = time.monotonic()
+        if progress.phase not in ("completed",) and now - last[0] < 0.5:
+            return
+        last[0] = now
+        values = {name: getattr(progress, name) for name in _PROGRESS_FIELDS}
+        values["heartbeat_at"] = timezone.now()
+        IndexJob.objects.using("default").filter(id=job_id).update(**values)
+
+    return write
+
+
+def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
+    """Run a queued (or retried) job to the end and record the outcome.
+
+    Expected failures (bad path, model mismatch, embedding backend down) are
+    recorded on the job with their message; the job never stays `running`.
+    """
+    job = index_job_get(job_id=job_id)
+    IndexJob.objects.using("default").filter(id=job.id).update(
+        status=IndexJob.Status.RUNNING,
+        phase="starting",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        finished_at=None,
+        error="",
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    try:
+        summary: IndexSummary = repository_index(
+            project=job.project,
+            repo_path=job.repo_path,
+            force_reindex=job.force_reindex,
+            progress=_job_progress_writer(job.id),
+        )
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, IndexingError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, IndexingError):
+            logger.exception("indexing job %s failed", job.id)
+        IndexJob.objects.using("default").filter(id=job.id).update(
+            status=IndexJob.Status.FAILED,
+            phase="failed",
+            error=message,
+            finished_at=timezone.now(),
+        )
+    else:
+        values = {name: getattr(summary, name) for name in _PROGRESS_FIELDS}
+        IndexJob.objects.using("default").filter(id=job.id).update(
+            **values,
+            status=IndexJob.Status.COMPLETED,
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+        )
+    return index_job_get(job_id=job.id)
+
+
+def _run_in_thread(job_id: uuid.UUID) -> None:
+    try:
+        index_job_run(job_id=job_id)
+    finally:
+        # The thread's connections would otherwise stay checked out of the pools.
+        connections.close_all()
+
+
+def index_job_enqueue(*, job: IndexJob) -> IndexJob:
+    """Hand a job to Celery when a broker is configured, else to a thread."""
+    if settings.CELERY_BROKER_URL:
+        # Imported here: only processes that send jobs need the Celery app, and
+        # importing it binds shared tasks to its broker settings.
+        from kombu.exceptions import OperationalError
+
+        from config.celery import app  # noqa: F401
+        from indexing.tasks import index_job_task
+
+        try:
+            index_job_task.delay(str(job.id))
+        except OperationalError as exc:
+            # No worker would ever see the job: record why rather than leave it
+            # queued forever. The URL is not quoted; it may hold a password.
+            message = (
+                f"The job could not be queued: the Celery broker (CELERY_BROKER_URL) "
+                f"is unreachable ({exc}). Start the broker, or unset "
+                "CELERY_BROKER_URL to index in background threads, then retry."
+            )
+            IndexJob.objects.using("default").filter(id=job.id).update(
+                status=IndexJob.Status.FAILED,
+                phase="failed",
+                error=message,
+                finished_at=timezone.now(),
+            )
+            raise IndexingError(message) from exc
+    else:
+        thread = threading.Thread(
+            target=_run_in_thread, args=(job.id,), name=f"index-{job.id}", daemon=True
+        )
+        thread.start()
+    return job
+
+
+def index_job_start(
+    *, project: Project, repo_path: str, force_reindex: bool = False
+) -> IndexJob:
+    """Create a job and start it in the background; return it at once."""
+    job = index_job_create(project=project, repo_path=repo_path, force_reindex=force_reindex)
+    return index_job_enqueue(job=job)
+
+
+def index_jobs_reap(*, timeout_seconds: int | None = None) -> int:
+    """Mark running jobs whose worker stopped sending heartbeats as failed."""
+    timeout_seconds = timeout_seconds or settings.INDEX_JOB_HEARTBEAT_TIMEOUT
+    cutoff = timezone.now() - timedelta(seconds=timeout_seconds)
+    close_old_connections()
+    return (
+        IndexJob.objects.using("default")
+        .filter(status=IndexJob.Status.RUNNING, heartbeat_at__lt=cutoff)
+        .update(
+            status=IndexJob.Status.FAILED,
+            phase="failed",
+            error=(
+                f"The worker stopped sending heartbeats for {timeout_seconds} s and is "
+                "presumed dead; retry the job, indexing resumes where it stopped."
+            ),
+            finished_at=timezone.now(),
+        )
+    )
+
+
+def index_job_retry(*, job_id: str | uuid.UUID) -> IndexJob:
+    """Queue a failed or cancelled job again."""
+    job = index_job_get(job_id=job_id)
+    if job.status not in (IndexJob.Status.FAILED, IndexJob.Status.CANCELLED):
+        raise IndexingError(
+            f"Job {job.id} is {job.status}; only failed or cancelled jobs can be retried."
+        )
+    IndexJob.objects.using("default").filter(id=job.id).update(
+        status=IndexJob.Status.QUEUED, phase="queued", error=""
+    )
+    return index_job_enqueue(job=index_job_get(job_id=job.id))

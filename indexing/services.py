@@ -1,0 +1,532 @@
+"""Index a repository into a project's database.
+
+A run has two phases, so a large repository is searchable by keyword within
+seconds and semantically as embeddings fill in:
+
+1. walk, chunk and store: files are written in batches, each batch one
+   transaction in which every changed file's old chunks are replaced by its
+   new ones; a chunk whose exact content was embedded before (renamed files,
+   unchanged functions of a changed file) gets its vector back at once;
+2. embed: chunks without a vector are embedded in batches, each committed.
+
+A run killed at any point and started again finishes the work: committed
+files are recognised by their hash, missing vectors are filled in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from indexing.chunking import Chunk, file_chunk, language_for_path
+from indexing.embedders import Embedder, embedder_get
+from indexing.exceptions import (
+    EmbeddingModelMismatch,
+    IndexingInProgress,
+    RepositoryPathInvalid,
+)
+from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
+from indexing.terms import header_terms, identifier_terms
+from indexing.walking import WalkedFile, repository_walk
+from registry.databases import project_connection
+from registry.models import Project
+from registry.services import project_alias
+
+logger = logging.getLogger("codebase_mcp.indexing")
+
+FILES_PER_TRANSACTION = 64
+EMBED_BATCH = 256
+
+
+@dataclass
+class IndexProgress:
+    """A snapshot of a run, passed to progress callbacks."""
+
+    phase: str = "walking"
+    files_total: int = 0
+    files_done: int = 0
+    files_indexed: int = 0
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    files_skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    chunks_total: int = 0
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    chunks_to_embed: int = 0
+
+
+@dataclass
+class IndexSummary(IndexProgress):
+    """What a finished run did."""
+
+    repository_id: str = ""
+    repository_path: str = ""
+    seconds: float = 0.0
+    store_seconds: float = 0.0
+    embed_seconds: float = 0.0
+    embedding_model: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[IndexProgress], None]
+
+
+def repository_path_validate(*, repo_path: str) -> Path:
+    """Return the resolved directory to index, or raise RepositoryPathInvalid."""
+    if not isinstance(repo_path, str) or not repo_path.strip():
+        raise RepositoryPathInvalid("A repository path is required.")
+    if "\x00" in repo_path:
+        raise RepositoryPathInvalid("A repository path must not contain NUL bytes.")
+    path = Path(os.path.expanduser(repo_path.strip()))
+    if not path.is_absolute():
+        raise RepositoryPathInvalid(
+            f"{repo_path!r} is relative; give the absolute path of the repository."
+        )
+    if not path.exists():
+        raise RepositoryPathInvalid(f"{repo_path} does not exist; check the path.")
+    if not path.is_dir():
+        raise RepositoryPathInvalid(
+            f"{repo_path} is a file, not a directory; give the repository's root folder."
+        )
+    resolved = path.resolve()
+    _check_allowed_root(resolved)
+    return resolved
+
+
+def _allowed_roots() -> list[Path]:
+    configured = [r for r in settings.CODEBASE_MCP_ALLOWED_ROOTS if r]
+    if configured:
+        return [Path(os.path.expanduser(r)).resolve() for r in configured]
+    return [Path.home().resolve(), Path.cwd().resolve(), Path("/tmp").resolve()]
+
+
+_FORBIDDEN_ROOTS = ("/etc", "/proc", "/sys", "/dev", "/boot", "/run")
+
+
+def _check_allowed_root(path: Path) -> None:
+    text = str(path)
+    for forbidden in _FORBIDDEN_ROOTS:
+        if text == forbidden or text.startswith(forbidden + "/"):
+            raise RepositoryPathInvalid(
+                f"{path} is a system directory and is never indexed."
+            )
+    roots = _allowed_roots()
+    if not any(path == root or root in path.parents for root in roots):
+        listed = ", ".join(str(r) for r in roots)
+        raise RepositoryPathInvalid(
+            f"{path} is outside the allowed roots ({listed}); add its parent to "
+            "CODEBASE_MCP_ALLOWED_ROOTS to index it."
+        )
+
+
+def _lock_key(repository_path: str) -> int:
+    # pg_advisory_lock takes a signed 64-bit key; the project is implied by
+    # the database, so the repository path alone names the run.
+    digest = hashlib.blake2b(repository_path.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def embedding_space_check(
+    *, alias: str, embedder: Embedder, reembed: bool = False
+) -> EmbeddingSpace:
+    """Record the project's embedding model, or refuse vectors of another one.
+
+    With `reembed`, drop every vector of the old model and switch the project to
+    the configured one.
+    """
+    space = EmbeddingSpace.objects.using(alias).first()
+    if space is None:
+        space = EmbeddingSpace.objects.using(alias).create(
+            model_id=embedder.model_id, dimension=embedder.dimension
+        )
+    elif space.model_id != embedder.model_id or space.dimension != embedder.dimension:
+        if not reembed:
+            raise EmbeddingModelMismatch(
+                f"This project was indexed with {space.model_id} ({space.dimension}-d) "
+                f"but the configured embedder is {embedder.model_id} "
+                f"({embedder.dimension}-d); vectors of two models cannot be mixed. "
+                "Re-embed the whole project with `manage.py index PATH --reembed` "
+                "(or switch EMBEDDING_BACKEND back)."
+            )
+        with transaction.atomic(using=alias):
+            CodeChunk.objects.using(alias).update(embedding=None)
+            with project_connection(database_name=alias).cursor() as cursor:
+                cursor.execute(
+                    f"DROP INDEX IF EXISTS code_chunks_embedding_hnsw_{space.dimension}"
+                )
+            space.model_id = embedder.model_id
+            space.dimension = embedder.dimension
+            space.save(using=alias)
+    return space
+
+
+def embedding_index_ensure(*, alias: str, dimension: int) -> None:
+    """Build the HNSW cosine index over the project's vectors if it is missing."""
+    dimension = int(dimension)
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS code_chunks_embedding_hnsw_{dimension} "
+            f"ON code_chunks USING hnsw ((embedding::vector({dimension})) "
+            "vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+        )
+
+
+def _read_text(path: str) -> tuple[bytes | None, str | None, str | None]:
+    """Return (raw bytes, text, skip reason) for a file."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None, None, "vanished"
+    except OSError:
+        return None, None, "unreadable"
+    if b"\x00" in raw:
+        return raw, None, "binary"
+    try:
+        return raw, raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw, None, "invalid_utf8"
+
+
+@dataclass
+class _PendingFile:
+    walked: WalkedFile
+    sha256: str
+    language: str
+    chunks: list[Chunk]
+    existing_id: int | None
+
+
+def _chunk_rows(
+    *, alias: str, repository: Repository, code_file: CodeFile, pending: _PendingFile,
+    reuse: dict[str, object],
+) -> list[CodeChunk]:
+    rows = []
+    seen: set[tuple[int, int, str]] = set()
+    for chunk in pending.chunks:
+        key = (chunk.start_line, chunk.end_line, chunk.content)
+        if key in seen or not chunk.content.strip():
+            continue
+        seen.add(key)
+        content_sha = hashlib.sha256(chunk.content.encode()).hexdigest()
+        rows.append(
+            CodeChunk(
+                repository=repository,
+                file=code_file,
+                relative_path=pending.walked.relative_path,
+                language=pending.language,
+                kind=chunk.kind,
+                symbol=chunk.symbol,
+                start_line=chunk.start_line,
+                end_line=chunk.end_line,
+                content=chunk.content,
+                content_sha256=content_sha,
+                header_terms=header_terms(
+                    relative_path=pending.walked.relative_path, symbol=chunk.symbol
+                ),
+                body_terms=identifier_terms(text=chunk.content),
+                embedding=reuse.get(content_sha),
+            )
+        )
+    return rows
+
+
+def _vectors_by_content(*, alias: str, hashes: Iterable[str]) -> dict[str, object]:
+    """Return stored vectors for chunk contents embedded before, by content hash."""
+    hashes = list(set(hashes))
+    if not hashes:
+        return {}
+    rows = (
+        CodeChunk.objects.using(alias)
+        .filter(content_sha256__in=hashes, embedding__isnull=False)
+        .order_by("content_sha256")
+        .distinct("content_sha256")
+        .values_list("content_sha256", "embedding")
+    )
+    return dict(rows)
+
+
+def _write_batch(
+    *, alias: str, repository: Repository, batch: Sequence[_PendingFile]
+) -> int:
+    """Replace the chunks of a batch of files in one transaction; return chunks written."""
+    hashes = [
+        hashlib.sha256(chunk.content.encode()).hexdigest()
+        for pending in batch
+        for chunk in pending.chunks
+    ]
+    now = timezone.now()
+    written = 0
+    with transaction.atomic(using=alias):
+        reuse = _vectors_by_content(alias=alias, hashes=hashes)
+        rows: list[CodeChunk] = []
+        for pending in batch:
+            values = {
+                "language": pending.language,
+                "size_bytes": pending.walked.size,
+                "sha256": pending.sha256,
+                "mtime": pending.walked.mtime,
+                "indexed_at": now,
+            }
+            if pending.existing_id is not None:
+                CodeChunk.objects.using(alias).filter(file_id=pending.existing_id).delete()
+                code_file = CodeFile(id=pending.existing_id, repository=repository,
+                                     relative_path=pending.walked.relative_path, **values)
+            else:
+                code_file = CodeFile(
+                    repository=repository, relative_path=pending.walked.relative_path,
+                    **values,
+                )
+            file_rows = _chunk_rows(
+                alias=alias, repository=repository, code_file=code_file,
+                pending=pending, reuse=reuse,
+            )
+            code_file.chunk_count = len(file_rows)
+            code_file.save(using=alias)
+            rows.extend(file_rows)
+        CodeChunk.objects.using(alias).bulk_create(rows, batch_size=1000)
+        written = len(rows)
+    return written
+
+
+class _Reporter:
+    """Throttle progress callbacks to a few per second."""
+
+    def __init__(self, callback: ProgressCallback | None, interval: float = 0.25):
+        self.callback = callback
+        self.interval = interval
+        self.last = 0.0
+
+    def __call__(self, progress: IndexProgress, *, force: bool = False) -> None:
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last >= self.interval:
+            self.last = now
+            self.callback(progress)
+
+
+def repository_index(
+    *,
+    project: Project,
+    repo_path: str,
+    force_reindex: bool = False,
+    reembed: bool = False,
+    embed: bool = True,
+    progress: ProgressCallback | None = None,
+    embedder: Embedder | None = None,
+) -> IndexSummary:
+    """Index (or re-index incrementally) a repository into a project.
+
+    Raise RepositoryPathInvalid for a bad path, IndexingInProgress when another
+    run holds the same project and repository, EmbeddingModelMismatch when the
+    project holds vectors of another model (unless `reembed`).
+    """
+    started = time.monotonic()
+    root = repository_path_validate(repo_path=repo_path)
+    alias = project_alias(project=project)
+    connection = project_connection(database_name=alias)
+    connection.ensure_connection()
+    key = _lock_key(str(root))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        locked = cursor.fetchone()[0]
+    if not locked:
+        raise IndexingInProgress(
+            f"{root} is being indexed into project {project.name!r} by another run; "
+            "wait for it to finish (get_indexing_status / manage.py index shows it)."
+        )
+    try:
+        embedder = embedder or (embedder_get() if embed else None)
+        space = (
+            embedding_space_check(alias=alias, embedder=embedder, reembed=reembed)
+            if embedder
+            else None
+        )
+        summary = _store_phase(
+            project=project, alias=alias, root=root, force_reindex=force_reindex,
+            reporter=_Reporter(progress),
+        )
+        summary.store_seconds = time.monotonic() - started
+        if embedder is not None and space is not None:
+            embed_started = time.monotonic()
+            summary.embedding_model = embedder.model_id
+            chunks_embed(
+                alias=alias, embedder=embedder, dimension=space.dimension,
+                progress=summary, reporter=_Reporter(progress),
+            )
+            summary.embed_seconds = time.monotonic() - embed_started
+        summary.phase = "completed"
+        summary.seconds = time.monotonic() - started
+        if progress:
+            progress(summary)
+        return summary
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        except Exception:  # the lock dies with the connection anyway
+            logger.debug("advisory unlock failed", exc_info=True)
+
+
+def _store_phase(
+    *, project: Project, alias: str, root: Path, force_reindex: bool,
+    reporter: _Reporter,
+) -> IndexSummary:
+    repository, _ = Repository.objects.using(alias).get_or_create(
+        path=str(root), defaults={"name": root.name}
+    )
+    summary = IndexSummary(repository_id=str(repository.id), repository_path=str(root))
+    walk = repository_walk(
+        root=str(root),
+        max_file_bytes=settings.INDEX_MAX_FILE_BYTES,
+        languages=language_for_path,
+    )
+    skipped: Counter[str] = Counter(walk.skipped)
+    summary.files_total = len(walk.files)
+    summary.phase = "storing"
+    reporter(summary, force=True)
+
+    known = {
+        row["relative_path"]: row
+        for row in CodeFile.objects.using(alias)
+        .filter(repository=repository)
+        .values("id", "relative_path", "sha256", "size_bytes", "mtime")
+    }
+    seen: set[str] = set()
+    batch: list[_PendingFile] = []
+    unchanged_mtime: list[tuple[int, float]] = []
+
+    def flush() -> None:
+        if batch:
+            summary.chunks_written += _write_batch(
+                alias=alias, repository=repository, batch=batch
+            )
+            summary.files_indexed += len(batch)
+            batch.clear()
+
+    for walked in walk.files:
+        summary.files_done += 1
+        previous = known.get(walked.relative_path)
+        if (
+            previous is not None
+            and not force_reindex
+            and previous["size_bytes"] == walked.size
+            and previous["mtime"] == walked.mtime
+        ):
+            # Same size and mtime as last time: trust it, as git does.
+            seen.add(walked.relative_path)
+            summary.files_unchanged += 1
+            reporter(summary)
+            continue
+        raw, text, reason = _read_text(walked.path)
+        if reason is not None:
+            skipped[reason] += 1
+            reporter(summary)
+            continue
+        seen.add(walked.relative_path)
+        sha = hashlib.sha256(raw).hexdigest()
+        if previous is not None and not force_reindex and previous["sha256"] == sha:
+            unchanged_mtime.append((previous["id"], walked.mtime))
+            summary.files_unchanged += 1
+            reporter(summary)
+            continue
+        language = language_for_path(walked.relative_path) or "text"
+        try:
+            chunks = file_chunk(
+                text=text, language=language, max_chars=settings.INDEX_CHUNK_MAX_CHARS
+            )
+        except Exception:  # a chunker bug must cost one file, not the run
+            logger.warning("chunking %s failed", walked.relative_path, exc_info=True)
+            skipped["chunking_failed"] += 1
+            continue
+        batch.append(
+            _PendingFile(
+                walked=walked, sha256=sha, language=language, chunks=chunks,
+                existing_id=previous["id"] if previous else None,
+            )
+        )
+        if len(batch) >= FILES_PER_TRANSACTION:
+            flush()
+        reporter(summary)
+    flush()
+
+    for file_id, mtime in unchanged_mtime:
+        CodeFile.objects.using(alias).filter(id=file_id).update(mtime=mtime)
+    # Deletions last: a renamed file's old chunks lent their vectors above.
+    gone = [row["id"] for path, row in known.items() if path not in seen]
+    if gone:
+        CodeFile.objects.using(alias).filter(id__in=gone).delete()
+    summary.files_deleted = len(gone)
+    summary.skipped_by_reason = dict(sorted(skipped.items()))
+    summary.files_skipped = sum(skipped.values())
+    summary.chunks_total = CodeChunk.objects.using(alias).filter(
+        repository=repository
+    ).count()
+    Repository.objects.using(alias).filter(id=repository.id).update(
+        last_indexed_at=timezone.now()
+    )
+    reporter(summary, force=True)
+    return summary
+
+
+def chunks_embed(
+    *,
+    alias: str,
+    embedder: Embedder,
+    dimension: int,
+    progress: IndexProgress | None = None,
+    reporter: _Reporter | None = None,
+    batch_size: int = EMBED_BATCH,
+) -> int:
+    """Embed every chunk of the project that has no vector yet; return how many.
+
+    Each batch is committed on its own, so an interrupted run loses at most one
+    batch and the next run continues from there.
+    """
+    progress = progress or IndexProgress()
+    reporter = reporter or _Reporter(None)
+    pending = CodeChunk.objects.using(alias).filter(embedding__isnull=True)
+    progress.phase = "embedding"
+    progress.chunks_to_embed = pending.count()
+    reporter(progress, force=True)
+    done = 0
+    last_id = 0
+    connection = project_connection(database_name=alias)
+    while True:
+        rows = list(
+            pending.filter(id__gt=last_id).order_by("id").values_list("id", "content")[
+                :batch_size
+            ]
+        )
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        vectors = embedder.embed_documents([content for _, content in rows])
+        texts = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE code_chunks AS c SET embedding = v.embedding::vector "
+                "FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) "
+                "WHERE c.id = v.id AND c.embedding IS NULL",
+                [[row_id for row_id, _ in rows], texts],
+            )
+        done += len(rows)
+        progress.chunks_embedded = done
+        reporter(progress)
+    embedding_index_ensure(alias=alias, dimension=dimension)
+    reporter(progress, force=True)
+    return done

@@ -1,0 +1,43 @@
+"""Split identifiers into words so full-text search matches their parts."""
+
+import re
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+# parseHTTPHeader -> parse HTTP Header; snake_case -> snake case; v2Api -> v2 Api
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def identifier_split(*, identifier: str) -> list[str]:
+    """Return the lower-case words of one identifier (`parseHTTPHeader` -> parse http header)."""
+    words: list[str] = []
+    for part in identifier.split("_"):
+        if part:
+            words.extend(_CAMEL_BOUNDARY.sub(" ", part).lower().split())
+    return words
+
+
+def identifier_terms(*, text: str, limit: int = 2000) -> str:
+    """Return the split words of every compound identifier in `text`, de-duplicated.
+
+    Only identifiers that actually split add terms; their whole form is already
+    in the text itself.
+    """
+    seen: dict[str, None] = {}
+    for match in _IDENTIFIER.finditer(text):
+        identifier = match.group(0)
+        words = identifier_split(identifier=identifier)
+        if len(words) > 1:
+            for word in words:
+                seen.setdefault(word, None)
+                if len(seen) >= limit:
+                    return " ".join(seen)
+    return " ".join(seen)
+
+
+def header_terms(*, relative_path: str, symbol: str | None) -> str:
+    """Return the weighted header text of a chunk: its symbol and path, split too."""
+    pieces = [relative_path.replace("/", " ").replace(".", " ")]
+    if symbol:
+        pieces.append(symbol.replace(".", " "))
+    text = " ".join(pieces)
+    return f"{text} {identifier_terms(text=text)}".strip()

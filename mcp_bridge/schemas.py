@@ -1,0 +1,131 @@
+"""Typed results of the MCP tools (their output schemas)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ProjectRef(BaseModel):
+    """The project that answered a call and how it was resolved."""
+
+    id: str
+    name: str
+    database_name: str
+    resolved_by: str = Field(
+        description="explicit | session_config | workflow_mcp | default"
+    )
+    config_path: str | None = None
+
+
+class WorkingDirectoryResult(BaseModel):
+    directory: str
+    project: ProjectRef
+    config_path: str | None
+
+
+class IndexResult(BaseModel):
+    repository_id: str
+    repository_path: str
+    files_indexed: int
+    files_unchanged: int
+    files_deleted: int
+    files_skipped: int
+    skipped_by_reason: dict[str, int]
+    chunks_total: int
+    chunks_written: int
+    chunks_embedded: int
+    embedding_model: str
+    duration_seconds: float
+    project: ProjectRef
+
+
+class JobStarted(BaseModel):
+    job_id: str
+    status: str
+    repo_path: str
+    project: ProjectRef
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    project_id: str
+    repo_path: str
+    status: str = Field(description="queued | running | completed | failed | cancelled")
+    phase: str
+    files_total: int
+    files_done: int
+    files_indexed: int
+    files_unchanged: int
+    files_deleted: int
+    files_skipped: int
+    skipped_by_reason: dict[str, int]
+    chunks_total: int
+    chunks_embedded: int
+    error: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class SearchHit(BaseModel):
+    file_path: str = Field(description="Path relative to the repository root")
+    repository: str
+    repository_id: str
+    start_line: int
+    end_line: int
+    language: str
+    symbol: str | None
+    kind: str
+    score: float
+    content: str
+    context_before: str
+    context_after: str
+    stale: bool = Field(description="True when the file changed on disk since indexing")
+
+
+class SearchCodeResult(BaseModel):
+    results: list[SearchHit]
+    total_count: int
+    latency_ms: float
+    mode: str
+    embedded_fraction: float = Field(
+        description="Share of the project's chunks that have vectors (1.0 = fully embedded)"
+    )
+    truncated: bool = Field(description="True when max_tokens cut the result list")
+    notes: list[str]
+    project: ProjectRef
+
+
+class ProjectInfo(BaseModel):
+    id: str
+    name: str
+    description: str
+    database_name: str
+    created_at: str
+
+
+class ProjectList(BaseModel):
+    projects: list[ProjectInfo]
+
+
+class RepositoryInfo(BaseModel):
+    id: str
+    path: str
+    name: str
+    files: int
+    chunks: int
+    embedded_chunks: int
+    last_indexed_at: str | None
+
+
+class ProjectStatusResult(BaseModel):
+    project: ProjectRef
+    repositories: list[RepositoryInfo]
+    files: int
+    chunks: int
+    embedded_chunks: int
+    embedded_fraction: float
+    embedding_model: str | None
+    last_indexed_at: str | None
+    size_bytes: int | None
+    running_jobs: list[JobStatus]

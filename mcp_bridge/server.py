@@ -1,0 +1,377 @@
+"""The MCP server: tools that index and search code, per session.
+
+Tools are sync functions (the SDK runs them in worker threads, where the ORM
+is usable). Each call parses its arguments, resolves the project, calls one
+service or selector and shapes a typed result. Domain errors become MCP tool
+errors with their message; nothing here writes to stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Annotated, Literal
+
+import anyio.from_thread
+from django.db import close_old_connections, connections
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from indexing.exceptions import IndexingError
+from indexing.jobs import index_job_get, index_job_start
+from indexing.selectors import index_job_as_dict, project_status
+from indexing.services import IndexProgress, repository_index
+from mcp_bridge.resolution import (
+    ResolvedProject,
+    project_resolve,
+    session_config_find,
+)
+from mcp_bridge.schemas import (
+    IndexResult,
+    JobStarted,
+    JobStatus,
+    ProjectInfo,
+    ProjectList,
+    ProjectRef,
+    ProjectStatusResult,
+    RepositoryInfo,
+    SearchCodeResult,
+    SearchHit,
+    WorkingDirectoryResult,
+)
+from registry.exceptions import RegistryError
+from registry.selectors import project_list
+from registry.services import project_create
+from search.exceptions import SearchError
+from search.selectors import MAX_LIMIT, chunk_search
+
+logger = logging.getLogger("codebase_mcp.mcp")
+
+INSTRUCTIONS = (
+    "Codebase MCP finds code by meaning. Call set_working_directory once with the "
+    "user's project folder, index_repository (or start_indexing_background for big "
+    "repositories) and then search_code with a plain-English description or an "
+    "identifier. Results give file, lines and code."
+)
+
+server = MCPServer("codebase-mcp", instructions=INSTRUCTIONS)
+
+ProjectIdArg = Annotated[
+    str | None,
+    Field(
+        description=(
+            "Project UUID or name. Omit to use the project of the session's working "
+            "directory (.codebase-mcp/config.json), then workflow-mcp, then 'default'."
+        )
+    ),
+]
+
+
+class _Sessions:
+    """Remember each MCP session's working directory."""
+
+    def __init__(self) -> None:
+        self._directories: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, ctx: Context | None) -> str:
+        session = _session_of(ctx)
+        with self._lock:
+            directory = self._directories.get(session) if session is not None else None
+        # Clients such as Claude Code start the server in the user's project.
+        return directory or os.getcwd()
+
+    def set(self, ctx: Context | None, directory: str) -> None:
+        session = _session_of(ctx)
+        if session is None:
+            raise ToolError("This call has no MCP session to remember a directory for.")
+        with self._lock:
+            self._directories[session] = directory
+
+
+def _session_of(ctx: Context | None):
+    """Return an object that lives as long as the client's MCP connection.
+
+    The SDK builds a new ServerSession proxy per request; the connection it
+    wraps is what stays the same across one client's calls.
+    """
+    try:
+        session = ctx.session if ctx is not None else None
+    except (AttributeError, ValueError, LookupError):
+        return None
+    return getattr(session, "_connection", session)
+
+
+sessions = _Sessions()
+
+_DOMAIN_ERRORS = (RegistryError, IndexingError, SearchError)
+
+
+def _tool_call(function):
+    """Keep each call's database use clean and turn domain errors into tool errors."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        close_old_connections()
+        try:
+            return function(*args, **kwargs)
+        except ToolError:
+            raise
+        except _DOMAIN_ERRORS as exc:
+            raise ToolError(str(exc)) from exc
+        finally:
+            # Return this worker thread's connections to their pools: a thread
+            # may not serve the next call, and a pooled connection is shared.
+            connections.close_all()
+
+    return wrapper
+
+
+def _resolve(project_id: str | None, ctx: Context | None) -> ResolvedProject:
+    return project_resolve(project_id=project_id, working_directory=sessions.get(ctx))
+
+
+def _ref(resolved: ResolvedProject) -> ProjectRef:
+    return ProjectRef(**resolved.as_dict())
+
+
+@server.tool()
+@_tool_call
+def set_working_directory(
+    directory: Annotated[
+        str, Field(description="Absolute path of the folder the user works in.")
+    ],
+    ctx: Context,
+) -> WorkingDirectoryResult:
+    """Set this session's working directory and return the project it resolves to.
+
+    The project comes from the nearest .codebase-mcp/config.json at or above the
+    directory (a project named there is created if missing); later calls without
+    project_id use it. Call this first in a new session.
+    """
+    path = os.path.realpath(os.path.expanduser(directory.strip())) if directory else ""
+    if not path or not os.path.isdir(path):
+        raise ToolError(f"{directory!r} is not an existing directory; pass an absolute path.")
+    sessions.set(ctx, path)
+    resolved = _resolve(None, ctx)
+    config = session_config_find(directory=path)
+    return WorkingDirectoryResult(
+        directory=path, project=_ref(resolved), config_path=str(config) if config else None
+    )
+
+
+def _progress_sender(ctx: Context | None):
+    """Return a callback that sends MCP progress notifications from a worker thread."""
+    if ctx is None:
+        return None
+    last = [0.0]
+
+    def send(progress: IndexProgress) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.5 and progress.phase != "completed":
+            return
+        last[0] = now
+        if progress.phase == "embedding":
+            done, total = progress.chunks_embedded, progress.chunks_to_embed
+            message = f"embedding {done}/{total} chunks"
+        else:
+            done, total = progress.files_done, progress.files_total
+            message = f"{progress.phase}: {done}/{total} files"
+        try:
+            anyio.from_thread.run(ctx.report_progress, float(done), float(total or 1), message)
+        except Exception:  # a client that went away must not fail the index
+            logger.debug("progress notification failed", exc_info=True)
+
+    return send
+
+
+@server.tool()
+@_tool_call
+def index_repository(
+    repo_path: Annotated[str, Field(description="Absolute path of the repository root.")],
+    ctx: Context,
+    project_id: ProjectIdArg = None,
+    force_reindex: Annotated[
+        bool, Field(description="Re-chunk every file even if unchanged.")
+    ] = False,
+) -> IndexResult:
+    """Index a repository and return when it is fully searchable (embeddings included).
+
+    Incremental: unchanged files are skipped, deleted files removed. Sends progress
+    notifications. On a large repository prefer start_indexing_background.
+    """
+    resolved = _resolve(project_id, ctx)
+    summary = repository_index(
+        project=resolved.project,
+        repo_path=repo_path,
+        force_reindex=force_reindex,
+        progress=_progress_sender(ctx),
+    )
+    return IndexResult(
+        repository_id=summary.repository_id,
+        repository_path=summary.repository_path,
+        files_indexed=summary.files_indexed,
+        files_unchanged=summary.files_unchanged,
+        files_deleted=summary.files_deleted,
+        files_skipped=summary.files_skipped,
+        skipped_by_reason=summary.skipped_by_reason,
+        chunks_total=summary.chunks_total,
+        chunks_written=summary.chunks_written,
+        chunks_embedded=summary.chunks_embedded,
+        embedding_model=summary.embedding_model,
+        duration_seconds=round(summary.seconds, 3),
+        project=_ref(resolved),
+    )
+
+
+@server.tool()
+@_tool_call
+def start_indexing_background(
+    repo_path: Annotated[str, Field(description="Absolute path of the repository root.")],
+    ctx: Context,
+    project_id: ProjectIdArg = None,
+    force_reindex: Annotated[
+        bool, Field(description="Re-chunk every file even if unchanged.")
+    ] = False,
+) -> JobStarted:
+    """Start indexing in the background and return a job_id at once.
+
+    Poll get_indexing_status(job_id). search_code works meanwhile on what is
+    already stored (keyword first, vectors as they are computed).
+    """
+    resolved = _resolve(project_id, ctx)
+    job = index_job_start(
+        project=resolved.project, repo_path=repo_path, force_reindex=force_reindex
+    )
+    return JobStarted(
+        job_id=str(job.id), status=job.status, repo_path=job.repo_path, project=_ref(resolved)
+    )
+
+
+@server.tool()
+@_tool_call
+def get_indexing_status(
+    job_id: Annotated[str, Field(description="The job_id from start_indexing_background.")],
+) -> JobStatus:
+    """Return a background indexing job's status, progress counts and error, if any."""
+    return JobStatus(**index_job_as_dict(job=index_job_get(job_id=job_id)))
+
+
+@server.tool()
+@_tool_call
+def search_code(
+    query: Annotated[
+        str,
+        Field(
+            description=(
+                "What to find: a plain-English description ('where are passwords "
+                "hashed') or identifiers ('parseHeader')."
+            )
+        ),
+    ],
+    ctx: Context,
+    project_id: ProjectIdArg = None,
+    repository_id: Annotated[
+        str | None, Field(description="Only this repository (id or absolute path).")
+    ] = None,
+    language: Annotated[
+        str | None, Field(description="Only this language, e.g. 'python', 'typescript'.")
+    ] = None,
+    file_type: Annotated[
+        str | None, Field(description="Only files with this extension, e.g. 'py'.")
+    ] = None,
+    directory: Annotated[
+        str | None, Field(description="Only under this directory, relative to the repo root.")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Number of results.")] = 10,
+    mode: Annotated[
+        Literal["hybrid", "semantic", "keyword"],
+        Field(description="hybrid (default) fuses meaning and keywords."),
+    ] = "hybrid",
+    max_tokens: Annotated[
+        int | None,
+        Field(ge=50, description="Cap the answer's size; results are cut to fit."),
+    ] = None,
+) -> SearchCodeResult:
+    """Search the project's indexed code by meaning and keywords.
+
+    Returns ranked results with file path (relative to the repository), line range,
+    symbol, code, surrounding lines, and stale=true when the file changed since it
+    was indexed.
+    """
+    resolved = _resolve(project_id, ctx)
+    response = chunk_search(
+        project=resolved.project,
+        query=query,
+        mode=mode,
+        limit=limit,
+        repository=repository_id,
+        language=language,
+        file_type=file_type,
+        directory=directory,
+        max_tokens=max_tokens,
+    )
+    payload = response.as_dict()
+    payload["results"] = [SearchHit(**hit) for hit in payload["results"]]
+    return SearchCodeResult(**payload, project=_ref(resolved))
+
+
+@server.tool()
+@_tool_call
+def list_projects() -> ProjectList:
+    """List every project with its id, name and database."""
+    return ProjectList(
+        projects=[
+            ProjectInfo(
+                id=str(p.id),
+                name=p.name,
+                description=p.description,
+                database_name=p.database_name,
+                created_at=p.created_at.isoformat(),
+            )
+            for p in project_list()
+        ]
+    )
+
+
+@server.tool()
+@_tool_call
+def create_project(
+    name: Annotated[str, Field(description="Project name (up to 255 characters).")],
+    description: Annotated[str | None, Field(description="Optional description.")] = None,
+) -> ProjectInfo:
+    """Create a project with its own database; index into it with project_id=name."""
+    project = project_create(name=name, description=description or "")
+    return ProjectInfo(
+        id=str(project.id),
+        name=project.name,
+        description=project.description,
+        database_name=project.database_name,
+        created_at=project.created_at.isoformat(),
+    )
+
+
+@server.tool()
+@_tool_call
+def get_project_status(ctx: Context, project_id: ProjectIdArg = None) -> ProjectStatusResult:
+    """Return a project's repositories, file and chunk counts, embedding model, last
+    indexing time and running jobs."""
+    resolved = _resolve(project_id, ctx)
+    status = project_status(project=resolved.project)
+    return ProjectStatusResult(
+        project=_ref(resolved),
+        repositories=[RepositoryInfo(**vars(r)) for r in status.repositories],
+        files=status.files,
+        chunks=status.chunks,
+        embedded_chunks=status.embedded_chunks,
+        embedded_fraction=status.embedded_fraction,
+        embedding_model=status.embedding_model,
+        last_indexed_at=status.last_indexed_at,
+        size_bytes=status.size_bytes,
+        running_jobs=[JobStatus(**job) for job in status.running_jobs],
+    )

@@ -1,0 +1,19 @@
+"""Domain errors of search; messages say what to change."""
+
+
+class SearchError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+    code = "search_error"
+
+
+class InvalidSearchQuery(SearchError):
+    code = "invalid_query"
+
+
+class UnknownRepository(SearchError):
+    code = "unknown_repository"
+
+
+class UnknownLanguage(SearchError):
+    code = "unknown_language"

@@ -1,0 +1,559 @@
+"""Search a project's chunks: vector, full-text, or both fused in one query.
+
+Hybrid search runs both candidate lists as CTEs of one SQL statement and fuses
+them by weighted reciprocal rank fusion; the weights come from
+`bench/quality.py` (settings SEARCH_RRF_K, SEARCH_SEMANTIC_WEIGHT,
+SEARCH_KEYWORD_WEIGHT). Filters are pushed into both candidate queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from indexing.chunking import LANGUAGE_BY_EXTENSION
+from indexing.embedders import Embedder, embedder_get
+from indexing.models import CodeChunk, EmbeddingSpace, Repository
+from indexing.terms import identifier_split
+from registry.databases import project_connection
+from registry.models import Project
+from registry.services import project_alias
+from search.exceptions import InvalidSearchQuery, UnknownLanguage, UnknownRepository
+
+logger = logging.getLogger("codebase_mcp.search")
+
+MODES = ("hybrid", "semantic", "keyword")
+MAX_LIMIT = 50
+MAX_QUERY_CHARS = 2000
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+# websearch_to_tsquery syntax a user may mean on purpose: keep it as written.
+_WEBSEARCH_SYNTAX = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
+
+
+@dataclass
+class SearchResult:
+    """One hit: where it is, what it is, and its code with some context."""
+
+    file_path: str
+    repository: str
+    repository_id: str
+    start_line: int
+    end_line: int
+    language: str
+    symbol: str | None
+    kind: str
+    score: float
+    content: str
+    context_before: str = ""
+    context_after: str = ""
+    stale: bool = False
+
+
+@dataclass
+class SearchResponse:
+    """Results plus what a client needs to trust them."""
+
+    results: list[SearchResult]
+    total_count: int
+    latency_ms: float
+    mode: str
+    embedded_fraction: float
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def known_languages() -> frozenset[str]:
+    """Return every language name the indexer records."""
+    return frozenset(LANGUAGE_BY_EXTENSION.values()) | {"text"}
+
+
+def _clean_query(query: object) -> str:
+    if not isinstance(query, str):
+        raise InvalidSearchQuery("The query must be text.")
+    cleaned = query.replace("\x00", " ").strip()
+    if not cleaned:
+        raise InvalidSearchQuery(
+            "The query is empty; describe what you look for, e.g. "
+            "'where is the retry logic for HTTP requests'."
+        )
+    if len(cleaned) > MAX_QUERY_CHARS:
+        raise InvalidSearchQuery(
+            f"The query has {len(cleaned)} characters; keep it under "
+            f"{MAX_QUERY_CHARS} (a sentence or a few identifiers work best)."
+        )
+    return cleaned
+
+
+def _keyword_query(query: str) -> tuple[str, str]:
+    """Return (SQL tsquery expression, its parameter) for a user query.
+
+    Plain questions become an OR of their words plus the parts of any compound
+    identifier, ranked by how many match; queries using websearch syntax
+    (quotes, -exclusions, or) keep their meaning.
+    """
+    if _WEBSEARCH_SYNTAX.search(query):
+        return "websearch_to_tsquery('english'::regconfig, %(kq)s)", query
+    words: list[str] = []
+    for token in _WORD.findall(query):
+        words.append(token)
+        parts = identifier_split(identifier=token)
+        if len(parts) > 1:
+            words.extend(parts)
+    text = " ".join(dict.fromkeys(words)) or query
+    return (
+        "coalesce(nullif(replace(plainto_tsquery('english'::regconfig, %(kq)s)::text, "
+        "' & ', ' | '), '')::tsquery, ''::tsquery)",
+        text,
+    )
+
+
+def _glob_regex(glob: str) -> str:
+    """Translate a path glob (`**`, `*`, `?`) into an anchored POSIX regex."""
+    out = ["^"]
+    i = 0
+    while i < len(glob):
+        char = glob[i]
+        if glob.startswith("**/", i):
+            out.append("(.*/)?")
+            i += 3
+            continue
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(char))
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _resolve_repository(*, alias: str, repository: str) -> str:
+    value = str(repository).strip()
+    try:
+        key = uuid.UUID(value)
+    except ValueError:
+        key = None
+    queryset = Repository.objects.using(alias)
+    found = (
+        queryset.filter(id=key).first()
+        if key
+        else queryset.filter(path=os.path.realpath(os.path.expanduser(value))).first()
+        or queryset.filter(name=value).first()
+    )
+    if found is None:
+        known = ", ".join(queryset.values_list("path", flat=True)[:10]) or "none yet"
+        raise UnknownRepository(
+            f"No repository {value!r} in this project (indexed: {known}); pass a "
+            "repository id or path, or index it first."
+        )
+    return str(found.id)
+
+
+def _filters(
+    *,
+    alias: str,
+    repository: str | None,
+    language: str | None,
+    file_type: str | None,
+    directory: str | None,
+    path_glob: str | None,
+) -> tuple[str, dict[str, object]]:
+    """Return a SQL condition on `c` (code_chunks) and its named parameters."""
+    clauses: list[str] = []
+    params: dict[str, object] = {}
+
+    def param(value: object) -> str:
+        name = f"f{len(params)}"
+        params[name] = value
+        return f"%({name})s"
+
+    if repository:
+        resolved = _resolve_repository(alias=alias, repository=repository)
+        clauses.append(f"c.repository_id = {param(resolved)}")
+    if language:
+        name = language.strip().lower()
+        if name not in known_languages():
+            known = ", ".join(sorted(known_languages()))
+            raise UnknownLanguage(f"Unknown language {language!r}; use one of: {known}.")
+        clauses.append(f"c.language = {param(name)}")
+    if file_type:
+        extension = file_type.strip().lstrip("*").lstrip(".")
+        if not extension or "/" in extension:
+            raise InvalidSearchQuery(
+                f"file_type {file_type!r} is not a file extension; use e.g. 'py' or '.ts'."
+            )
+        clauses.append(f"c.relative_path LIKE {param('%.' + _like_escape(extension))}")
+    if directory:
+        prefix = directory.strip().strip("/")
+        if prefix.startswith("..") or "/../" in f"/{prefix}/":
+            raise InvalidSearchQuery("directory must be a path inside the repository.")
+        if prefix and prefix != ".":
+            pattern = _like_escape(prefix) + "/%"
+            clauses.append(f"c.relative_path LIKE {param(pattern)}")
+    if path_glob:
+        clauses.append(f"c.relative_path ~ {param(_glob_regex(path_glob.strip()))}")
+    return (" AND ".join(clauses) or "TRUE"), params
+
+
+_counts_cache: dict[str, tuple[float, int, int]] = {}
+_counts_lock = threading.Lock()
+
+
+def _embedded_counts(*, alias: str) -> tuple[int, int]:
+    """Return (chunks, embedded chunks), cached for a few seconds per project."""
+    now = time.monotonic()
+    with _counts_lock:
+        cached = _counts_cache.get(alias)
+        if cached and now - cached[0] < 5.0:
+            return cached[1], cached[2]
+    total = CodeChunk.objects.using(alias).count()
+    missing = CodeChunk.objects.using(alias).filter(embedding__isnull=True).count()
+    with _counts_lock:
+        _counts_cache[alias] = (now, total, total - missing)
+    return total, total - missing
+
+
+def _vector_literal(vector) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
+def _candidate_sql(
+    *,
+    mode: str,
+    dimension: int | None,
+    where: str,
+    keyword_expr: str,
+) -> str:
+    semantic = (
+        "semantic AS ("
+        " SELECT id, row_number() OVER () AS rank FROM ("
+        f"  SELECT c.id FROM code_chunks c WHERE c.embedding IS NOT NULL AND {where}"
+        f"  ORDER BY c.embedding::vector({dimension}) <=> %(qv)s::vector({dimension})"
+        "  LIMIT %(k)s) s)"
+    )
+    keyword = (
+        f"q AS (SELECT {keyword_expr} AS query),"
+        " keyword AS ("
+        " SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM ("
+        "  SELECT c.id, ts_rank_cd(c.search_vector, q.query) AS score"
+        f"  FROM code_chunks c, q WHERE c.search_vector @@ q.query AND {where}"
+        "  ORDER BY score DESC, c.id LIMIT %(k)s) s)"
+    )
+    if mode == "semantic":
+        return (
+            f"WITH {semantic}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) AS score "
+            "FROM semantic)"
+        )
+    if mode == "keyword":
+        return (
+            f"WITH {keyword}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) AS score "
+            "FROM keyword)"
+        )
+    return (
+        f"WITH {semantic}, {keyword}, fused AS ("
+        " SELECT coalesce(s.id, k.id) AS id,"
+        "  coalesce(%(ws)s / (%(rrf_k)s + s.rank), 0)"
+        "  + coalesce(%(wk)s / (%(rrf_k)s + k.rank), 0) AS score"
+        " FROM semantic s FULL OUTER JOIN keyword k ON s.id = k.id)"
+    )
+
+
+def chunk_search(
+    *,
+    project: Project,
+    query: str,
+    mode: str = "hybrid",
+    limit: int = 10,
+    repository: str | None = None,
+    language: str | None = None,
+    file_type: str | None = None,
+    directory: str | None = None,
+    path_glob: str | None = None,
+    context_lines: int = 3,
+    max_tokens: int | None = None,
+    embedder: Embedder | None = None,
+) -> SearchResponse:
+    """Return the chunks of a project that best answer a query.
+
+    Raise InvalidSearchQuery, UnknownRepository or UnknownLanguage for bad
+    input. Hybrid and semantic modes use whatever vectors exist: the response
+    reports the embedded fraction, and hybrid falls back to keyword ranking for
+    a project whose vectors come from another model than the configured one.
+    """
+    started = time.perf_counter()
+    query = _clean_query(query)
+    if mode not in MODES:
+        raise InvalidSearchQuery(f"Unknown mode {mode!r}; use one of {', '.join(MODES)}.")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidSearchQuery(f"limit must be an integer from 1 to {MAX_LIMIT}.")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 50):
+        raise InvalidSearchQuery("max_tokens must be an integer of at least 50.")
+    if not isinstance(context_lines, int) or not 0 <= context_lines <= 50:
+        raise InvalidSearchQuery("context_lines must be an integer from 0 to 50.")
+
+    alias = project_alias(project=project)
+    where, filter_params = _filters(
+        alias=alias,
+        repository=repository,
+        language=language,
+        file_type=file_type,
+        directory=directory,
+        path_glob=path_glob,
+    )
+    notes: list[str] = []
+    total, embedded = _embedded_counts(alias=alias)
+    effective_mode = mode
+    dimension = None
+    query_vector = None
+    if mode != "keyword":
+        space = EmbeddingSpace.objects.using(alias).first()
+        embedder = embedder or embedder_get()
+        if space is None or embedded == 0:
+            notes.append("No chunk of this project is embedded yet; ranked by keywords.")
+            effective_mode = "keyword"
+        elif space.model_id != embedder.model_id:
+            notes.append(
+                f"The project's vectors come from {space.model_id}, not the configured "
+                f"{embedder.model_id}; ranked by keywords. Re-embed with --reembed."
+            )
+            effective_mode = "keyword"
+        else:
+            dimension = space.dimension
+            query_vector = _vector_literal(embedder.embed_query(query))
+        if effective_mode == "keyword" and mode == "semantic":
+            effective_mode = "semantic_unavailable"
+
+    keyword_expr, keyword_param = _keyword_query(query)
+    candidates = max(limit * 4, 40)
+    rows: list[tuple] = []
+    if effective_mode != "semantic_unavailable":
+        rows = _run_query(
+            alias=alias,
+            mode=effective_mode,
+            dimension=dimension,
+            where=where,
+            filter_params=filter_params,
+            keyword_expr=keyword_expr,
+            keyword_param=keyword_param,
+            query_vector=query_vector,
+            candidates=candidates,
+            fetch=limit * 3,
+        )
+    results = _shape_results(rows=rows, context_lines=context_lines)
+    results = _merge_overlapping(results)[:limit]
+    truncated = False
+    if max_tokens is not None:
+        results, truncated = _fit_budget(results, max_tokens)
+    return SearchResponse(
+        results=results,
+        total_count=len(results),
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        mode=mode,
+        embedded_fraction=round(embedded / total, 4) if total else 0.0,
+        truncated=truncated,
+        notes=notes,
+    )
+
+
+def _run_query(
+    *,
+    alias: str,
+    mode: str,
+    dimension: int | None,
+    where: str,
+    filter_params: dict[str, object],
+    keyword_expr: str,
+    keyword_param: str,
+    query_vector: str | None,
+    candidates: int,
+    fetch: int,
+) -> list[tuple]:
+    head = _candidate_sql(
+        mode=mode, dimension=dimension, where=where, keyword_expr=keyword_expr
+    )
+    sql = (
+        f"{head} SELECT c.id, c.relative_path, r.path, c.repository_id, c.start_line,"
+        " c.end_line, c.language, c.symbol, c.kind, fused.score, c.content,"
+        " f.sha256, f.size_bytes, f.mtime"
+        " FROM fused JOIN code_chunks c ON c.id = fused.id"
+        " JOIN code_files f ON f.id = c.file_id"
+        " JOIN repositories r ON r.id = c.repository_id"
+        " ORDER BY fused.score DESC, c.id LIMIT %(fetch)s"
+    )
+    params = {
+        **filter_params,
+        "kq": keyword_param,
+        "qv": query_vector,
+        "k": candidates,
+        "rrf_k": float(settings.SEARCH_RRF_K),
+        "ws": float(settings.SEARCH_SEMANTIC_WEIGHT),
+        "wk": float(settings.SEARCH_KEYWORD_WEIGHT),
+        "fetch": fetch,
+    }
+    connection = project_connection(database_name=alias)
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        if mode != "keyword":
+            # Enough HNSW candidates for the fused list, and iterative scans so
+            # that filters cannot starve the vector side of results.
+            cursor.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true), "
+                "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                [str(max(40, candidates))],
+            )
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+class _FileCache:
+    """Read each result file once per search: its lines and whether it changed."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str] | None] = {}
+        self._stale: dict[str, bool] = {}
+
+    def stale(self, path: str, sha256: str, size: int, mtime: float) -> bool:
+        if path not in self._stale:
+            self._stale[path] = self._check(path, sha256, size, mtime)
+        return self._stale[path]
+
+    def _check(self, path: str, sha256: str, size: int, mtime: float) -> bool:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return True
+        if stat.st_size == size and stat.st_mtime == mtime:
+            return False
+        try:
+            with open(path, "rb") as handle:
+                return hashlib.sha256(handle.read()).hexdigest() != sha256
+        except OSError:
+            return True
+
+    def lines(self, path: str) -> list[str] | None:
+        if path not in self._lines:
+            try:
+                self._lines[path] = Path(path).read_text(errors="replace").splitlines()
+            except OSError:
+                self._lines[path] = None
+        return self._lines[path]
+
+
+def _shape_results(*, rows: list[tuple], context_lines: int) -> list[SearchResult]:
+    files = _FileCache()
+    results = []
+    for (
+        _id, relative_path, repo_path, repo_id, start, end, language, symbol, kind,
+        score, content, sha256, size, mtime,
+    ) in rows:
+        absolute = os.path.join(repo_path, relative_path)
+        stale = files.stale(absolute, sha256, size, mtime)
+        before = after = ""
+        if context_lines and not stale:
+            lines = files.lines(absolute)
+            if lines is not None:
+                before = "\n".join(lines[max(0, start - 1 - context_lines) : start - 1])
+                after = "\n".join(lines[end : end + context_lines])
+        results.append(
+            SearchResult(
+                file_path=relative_path,
+                repository=repo_path,
+                repository_id=str(repo_id),
+                start_line=start,
+                end_line=end,
+                language=language,
+                symbol=symbol,
+                kind=kind,
+                score=round(float(score), 6),
+                content=content,
+                context_before=before,
+                context_after=after,
+                stale=stale,
+            )
+        )
+    return results
+
+
+def _merge_overlapping(results: list[SearchResult]) -> list[SearchResult]:
+    """Fold hits that overlap a better hit of the same file into it."""
+    kept: list[SearchResult] = []
+    for result in results:
+        for better in kept:
+            if (
+                better.repository_id == result.repository_id
+                and better.file_path == result.file_path
+                and result.start_line <= better.end_line
+                and better.start_line <= result.end_line
+            ):
+                if result.start_line < better.start_line or result.end_line > better.end_line:
+                    better.content = _union_content(better, result)
+                    better.start_line = min(better.start_line, result.start_line)
+                    better.end_line = max(better.end_line, result.end_line)
+                break
+        else:
+            kept.append(result)
+    return kept
+
+
+def _union_content(first: SearchResult, second: SearchResult) -> str:
+    start = min(first.start_line, second.start_line)
+    end = max(first.end_line, second.end_line)
+    if not first.stale:
+        try:
+            lines = Path(first.repository, first.file_path).read_text(errors="replace")
+            return "\n".join(lines.splitlines()[start - 1 : end])
+        except OSError:
+            pass
+    ordered = sorted((first, second), key=lambda r: r.start_line)
+    return "\n".join(r.content for r in ordered)
+
+
+def _estimate_tokens(result: SearchResult) -> int:
+    text_chars = (
+        len(result.content)
+        + len(result.context_before)
+        + len(result.context_after)
+        + len(result.file_path)
+        + len(result.repository)
+        + 120
+    )
+    return text_chars // 4 + 1
+
+
+def _fit_budget(results: list[SearchResult], max_tokens: int) -> tuple[list[SearchResult], bool]:
+    """Keep results while they fit the token budget; trim the first if it alone does not."""
+    kept: list[SearchResult] = []
+    used = 0
+    for result in results:
+        cost = _estimate_tokens(result)
+        if used + cost > max_tokens:
+            if not kept:
+                result.context_before = result.context_after = ""
+                room = max(0, (max_tokens - 40) * 4)
+                result.content = result.content[:room]
+                kept.append(result)
+            return kept, True
+        kept.append(result)
+        used += cost
+    return kept, False
