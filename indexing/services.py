@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -206,100 +208,155 @@ class _PendingFile:
     walked: WalkedFile
     sha256: str
     language: str
-    chunks: list[Chunk]
+    rows: list[tuple]
     existing_id: int | None
 
 
-def _chunk_rows(
-    *, alias: str, repository: Repository, code_file: CodeFile, pending: _PendingFile,
-    reuse: dict[str, object],
-) -> list[CodeChunk]:
+def _chunk_rows(*, relative_path: str, chunks: Sequence[Chunk]) -> list[tuple]:
+    """Return (kind, symbol, start, end, content, content sha256, header, body) rows."""
     rows = []
     seen: set[tuple[int, int, str]] = set()
-    for chunk in pending.chunks:
+    for chunk in chunks:
         key = (chunk.start_line, chunk.end_line, chunk.content)
         if key in seen or not chunk.content.strip():
             continue
         seen.add(key)
-        content_sha = hashlib.sha256(chunk.content.encode()).hexdigest()
         rows.append(
-            CodeChunk(
-                repository=repository,
-                file=code_file,
-                relative_path=pending.walked.relative_path,
-                language=pending.language,
-                kind=chunk.kind,
-                symbol=chunk.symbol,
-                start_line=chunk.start_line,
-                end_line=chunk.end_line,
-                content=chunk.content,
-                content_sha256=content_sha,
-                header_terms=header_terms(
-                    relative_path=pending.walked.relative_path, symbol=chunk.symbol
-                ),
-                body_terms=identifier_terms(text=chunk.content),
-                embedding=reuse.get(content_sha),
+            (
+                chunk.kind,
+                chunk.symbol,
+                chunk.start_line,
+                chunk.end_line,
+                chunk.content,
+                hashlib.sha256(chunk.content.encode()).hexdigest(),
+                header_terms(relative_path=relative_path, symbol=chunk.symbol),
+                identifier_terms(text=chunk.content),
             )
         )
     return rows
 
 
-def _vectors_by_content(*, alias: str, hashes: Iterable[str]) -> dict[str, object]:
-    """Return stored vectors for chunk contents embedded before, by content hash."""
-    hashes = list(set(hashes))
-    if not hashes:
-        return {}
-    rows = (
-        CodeChunk.objects.using(alias)
-        .filter(content_sha256__in=hashes, embedding__isnull=False)
-        .order_by("content_sha256")
-        .distinct("content_sha256")
-        .values_list("content_sha256", "embedding")
-    )
-    return dict(rows)
+_UPSERT_FILES = """
+INSERT INTO code_files
+    (repository_id, relative_path, language, size_bytes, sha256, mtime,
+     chunk_count, indexed_at)
+SELECT %s::uuid, f.* FROM unnest(
+    %s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[], %s::int[],
+    %s::timestamptz[]
+) AS f
+ON CONFLICT (repository_id, relative_path) DO UPDATE SET
+    language = EXCLUDED.language, size_bytes = EXCLUDED.size_bytes,
+    sha256 = EXCLUDED.sha256, mtime = EXCLUDED.mtime,
+    chunk_count = EXCLUDED.chunk_count, indexed_at = EXCLUDED.indexed_at
+RETURNING id, relative_path
+"""
+
+_COPY_CHUNKS = (
+    "COPY code_chunks (repository_id, file_id, relative_path, language, kind, "
+    "symbol, start_line, end_line, content, content_sha256, header_terms, "
+    "body_terms, embedding) FROM STDIN"
+)
 
 
-def _write_batch(
-    *, alias: str, repository: Repository, batch: Sequence[_PendingFile]
-) -> int:
-    """Replace the chunks of a batch of files in one transaction; return chunks written."""
-    hashes = [
-        hashlib.sha256(chunk.content.encode()).hexdigest()
-        for pending in batch
-        for chunk in pending.chunks
-    ]
+def _write_batch(*, alias: str, repository_id: str, batch: Sequence[_PendingFile]) -> int:
+    """Replace the chunks of a batch of files in one transaction; return chunks written.
+
+    A chunk whose exact content already has a vector in the project (renamed
+    file, unchanged function of a changed file) gets that vector copied.
+    """
+    hashes = list({row[5] for pending in batch for row in pending.rows})
+    existing = [p.existing_id for p in batch if p.existing_id is not None]
     now = timezone.now()
     written = 0
-    with transaction.atomic(using=alias):
-        reuse = _vectors_by_content(alias=alias, hashes=hashes)
-        rows: list[CodeChunk] = []
-        for pending in batch:
-            values = {
-                "language": pending.language,
-                "size_bytes": pending.walked.size,
-                "sha256": pending.sha256,
-                "mtime": pending.walked.mtime,
-                "indexed_at": now,
-            }
-            if pending.existing_id is not None:
-                CodeChunk.objects.using(alias).filter(file_id=pending.existing_id).delete()
-                code_file = CodeFile(id=pending.existing_id, repository=repository,
-                                     relative_path=pending.walked.relative_path, **values)
-            else:
-                code_file = CodeFile(
-                    repository=repository, relative_path=pending.walked.relative_path,
-                    **values,
-                )
-            file_rows = _chunk_rows(
-                alias=alias, repository=repository, code_file=code_file,
-                pending=pending, reuse=reuse,
+    connection = project_connection(database_name=alias)
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        reuse: dict[str, str] = {}
+        if hashes:
+            cursor.execute(
+                "SELECT DISTINCT ON (content_sha256) content_sha256, embedding::text "
+                "FROM code_chunks WHERE content_sha256 = ANY(%s) "
+                "AND embedding IS NOT NULL",
+                [hashes],
             )
-            code_file.chunk_count = len(file_rows)
-            code_file.save(using=alias)
-            rows.extend(file_rows)
-        CodeChunk.objects.using(alias).bulk_create(rows, batch_size=1000)
-        written = len(rows)
+            reuse = dict(cursor.fetchall())
+        if existing:
+            cursor.execute("DELETE FROM code_chunks WHERE file_id = ANY(%s)", [existing])
+        cursor.execute(
+            _UPSERT_FILES,
+            [
+                repository_id,
+                [p.walked.relative_path for p in batch],
+                [p.language for p in batch],
+                [p.walked.size for p in batch],
+                [p.sha256 for p in batch],
+                [p.walked.mtime for p in batch],
+                [len(p.rows) for p in batch],
+                [now] * len(batch),
+            ],
+        )
+        file_ids = {path: file_id for file_id, path in cursor.fetchall()}
+        # COPY: the bulk path of PostgreSQL, without per-row SQL to build.
+        with cursor.cursor.copy(_COPY_CHUNKS) as copy:
+            for pending in batch:
+                path = pending.walked.relative_path
+                file_id = file_ids[path]
+                for kind, symbol, start, end, content, sha, header, body in pending.rows:
+                    copy.write_row(
+                        (
+                            repository_id, file_id, path, pending.language, kind,
+                            symbol, start, end, content, sha, header, body,
+                            reuse.get(sha),
+                        )
+                    )
+                    written += 1
     return written
+
+
+class _BatchWriter:
+    """Write batches on a second thread while the caller reads and chunks files.
+
+    Chunking is Python work and writing is PostgreSQL work; overlapping them
+    uses both cores of a laptop. The queue is short, so memory stays bounded
+    and a failed write stops the run at the next batch.
+    """
+
+    def __init__(self, *, alias: str, repository_id: str) -> None:
+        self.alias = alias
+        self.repository_id = repository_id
+        self.written = 0
+        self.files = 0
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[list[_PendingFile] | None] = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._queue.get()) is not None:
+                if self.error is None:
+                    self.written += _write_batch(
+                        alias=self.alias, repository_id=self.repository_id, batch=batch
+                    )
+                    self.files += len(batch)
+        except BaseException as exc:  # re-raised in the calling thread
+            self.error = exc
+            while self._queue.get() is not None:
+                pass
+        finally:
+            project_connection(database_name=self.alias).close()
+
+    def put(self, batch: list[_PendingFile]) -> None:
+        if self.error is not None:
+            self.close()
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        """Wait for every queued batch; raise the writer's error, if any."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 class _Reporter:
@@ -409,60 +466,68 @@ def _store_phase(
     seen: set[str] = set()
     batch: list[_PendingFile] = []
     unchanged_mtime: list[tuple[int, float]] = []
+    writer = _BatchWriter(alias=alias, repository_id=str(repository.id))
 
     def flush() -> None:
         if batch:
-            summary.chunks_written += _write_batch(
-                alias=alias, repository=repository, batch=batch
-            )
-            summary.files_indexed += len(batch)
+            writer.put(list(batch))
             batch.clear()
+        summary.chunks_written = writer.written
+        summary.files_indexed = writer.files
 
-    for walked in walk.files:
-        summary.files_done += 1
-        previous = known.get(walked.relative_path)
-        if (
-            previous is not None
-            and not force_reindex
-            and previous["size_bytes"] == walked.size
-            and previous["mtime"] == walked.mtime
-        ):
-            # Same size and mtime as last time: trust it, as git does.
+    try:
+        for walked in walk.files:
+            summary.files_done += 1
+            previous = known.get(walked.relative_path)
+            if (
+                previous is not None
+                and not force_reindex
+                and previous["size_bytes"] == walked.size
+                and previous["mtime"] == walked.mtime
+            ):
+                # Same size and mtime as last time: trust it, as git does.
+                seen.add(walked.relative_path)
+                summary.files_unchanged += 1
+                reporter(summary)
+                continue
+            raw, text, reason = _read_text(walked.path)
+            if reason is not None:
+                skipped[reason] += 1
+                reporter(summary)
+                continue
             seen.add(walked.relative_path)
-            summary.files_unchanged += 1
-            reporter(summary)
-            continue
-        raw, text, reason = _read_text(walked.path)
-        if reason is not None:
-            skipped[reason] += 1
-            reporter(summary)
-            continue
-        seen.add(walked.relative_path)
-        sha = hashlib.sha256(raw).hexdigest()
-        if previous is not None and not force_reindex and previous["sha256"] == sha:
-            unchanged_mtime.append((previous["id"], walked.mtime))
-            summary.files_unchanged += 1
-            reporter(summary)
-            continue
-        language = language_for_path(walked.relative_path) or "text"
-        try:
-            chunks = file_chunk(
-                text=text, language=language, max_chars=settings.INDEX_CHUNK_MAX_CHARS
+            sha = hashlib.sha256(raw).hexdigest()
+            if previous is not None and not force_reindex and previous["sha256"] == sha:
+                unchanged_mtime.append((previous["id"], walked.mtime))
+                summary.files_unchanged += 1
+                reporter(summary)
+                continue
+            language = language_for_path(walked.relative_path) or "text"
+            try:
+                chunks = file_chunk(
+                    text=text, language=language, max_chars=settings.INDEX_CHUNK_MAX_CHARS
+                )
+            except Exception:  # a chunker bug must cost one file, not the run
+                logger.warning("chunking %s failed", walked.relative_path, exc_info=True)
+                skipped["chunking_failed"] += 1
+                continue
+            batch.append(
+                _PendingFile(
+                    walked=walked,
+                    sha256=sha,
+                    language=language,
+                    rows=_chunk_rows(relative_path=walked.relative_path, chunks=chunks),
+                    existing_id=previous["id"] if previous else None,
+                )
             )
-        except Exception:  # a chunker bug must cost one file, not the run
-            logger.warning("chunking %s failed", walked.relative_path, exc_info=True)
-            skipped["chunking_failed"] += 1
-            continue
-        batch.append(
-            _PendingFile(
-                walked=walked, sha256=sha, language=language, chunks=chunks,
-                existing_id=previous["id"] if previous else None,
-            )
-        )
-        if len(batch) >= FILES_PER_TRANSACTION:
-            flush()
-        reporter(summary)
-    flush()
+            if len(batch) >= FILES_PER_TRANSACTION:
+                flush()
+            reporter(summary)
+        flush()
+    finally:
+        writer.close()
+    summary.chunks_written = writer.written
+    summary.files_indexed = writer.files
 
     for file_id, mtime in unchanged_mtime:
         CodeFile.objects.using(alias).filter(id=file_id).update(mtime=mtime)
