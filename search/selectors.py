@@ -100,24 +100,21 @@ def _clean_query(query: object) -> str:
 def _keyword_query(query: str) -> tuple[str, str]:
     """Return (SQL tsquery expression, its parameter) for a user query.
 
-    Plain questions become an OR of their words plus the parts of any compound
-    identifier, ranked by how many match; queries using websearch syntax
-    (quotes, -exclusions, or) keep their meaning.
+    Both go through websearch_to_tsquery. A plain question becomes an OR of its
+    words plus the parts of any compound identifier (ranked by how many
+    match): an AND of every word of a sentence would rarely match any code. A
+    query that uses websearch syntax (quotes, -exclusions, or) keeps its meaning.
     """
+    expression = "websearch_to_tsquery('english'::regconfig, %(kq)s)"
     if _WEBSEARCH_SYNTAX.search(query):
-        return "websearch_to_tsquery('english'::regconfig, %(kq)s)", query
+        return expression, query
     words: list[str] = []
     for token in _WORD.findall(query):
         words.append(token)
         parts = identifier_split(identifier=token)
         if len(parts) > 1:
             words.extend(parts)
-    text = " ".join(dict.fromkeys(words)) or query
-    return (
-        "coalesce(nullif(replace(plainto_tsquery('english'::regconfig, %(kq)s)::text, "
-        "' & ', ' | '), '')::tsquery, ''::tsquery)",
-        text,
-    )
+    return expression, " or ".join(dict.fromkeys(words)) or query
 
 
 def _glob_regex(glob: str) -> str:

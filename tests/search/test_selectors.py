@@ -1,0 +1,199 @@
+"""Search over a real indexed corpus: modes, filters, stale flags, bad input."""
+
+import os
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from indexing.services import repository_index
+from search.exceptions import InvalidSearchQuery, UnknownLanguage, UnknownRepository
+from search.selectors import _glob_regex, chunk_search
+
+FILES = {
+    "src/net/retry.py": '''
+        import time
+
+
+        def retry_with_backoff(call, attempts=3):
+            delay = 0.1
+            for _ in range(attempts):
+                try:
+                    return call()
+                except OSError:
+                    time.sleep(delay)
+                    delay *= 2
+            raise RuntimeError("gave up")
+        ''',
+    "src/net/headers.py": '''
+        def parseHTTPHeader(line):
+            name, _, value = line.partition(":")
+            return name.strip().lower(), value.strip()
+        ''',
+    "src/billing/invoice.py": '''
+        class Invoice:
+            def total_with_tax(self, rate):
+                subtotal = sum(line.price * line.quantity for line in self.lines)
+                return round(subtotal * (1 + rate), 2)
+        ''',
+    "web/cart.ts": '''
+        export function formatPrice(amount: number, currency: string): string {
+          return new Intl.NumberFormat("en", { style: "currency", currency }).format(amount);
+        }
+        ''',
+    "docs/guide.md": "# Guide\n\nHow to configure the billing module.\n",
+}
+
+
+@pytest.fixture
+def corpus(project_factory, tmp_path):
+    repo = tmp_path / "repo"
+    for relative, source in FILES.items():
+        path = repo / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source).lstrip("\n"))
+    project = project_factory()
+    repository_index(project=project, repo_path=str(repo))
+    return project, repo
+
+
+def symbols(response) -> list:
+    return [hit.symbol for hit in response.results]
+
+
+def test_a_paraphrase_finds_its_function(corpus):
+    project, _ = corpus
+    response = chunk_search(
+        project=project, query="try the call again after waiting longer each time"
+    )
+    assert response.results[0].symbol == "retry_with_backoff"
+    hit = response.results[0]
+    assert (hit.file_path, hit.start_line, hit.end_line) == ("src/net/retry.py", 4, 12)
+    assert hit.language == "python" and not hit.stale
+    assert response.embedded_fraction == 1.0
+    assert "import time" in hit.context_before
+
+
+@pytest.mark.parametrize("query", ["parseHTTPHeader", "parse http header"])
+def test_identifiers_and_their_parts_are_found_by_keyword(corpus, query):
+    project, _ = corpus
+    response = chunk_search(project=project, query=query, mode="keyword")
+    assert response.results[0].symbol == "parseHTTPHeader"
+
+
+def test_modes_all_answer_and_hybrid_is_the_default(corpus):
+    project, _ = corpus
+    for mode in ("hybrid", "semantic", "keyword"):
+        response = chunk_search(project=project, query="sales tax invoice total", mode=mode)
+        assert response.mode == mode
+        assert "Invoice.total_with_tax" in symbols(response)[:2]
+
+
+@pytest.mark.parametrize(
+    ("filters", "allowed"),
+    [
+        ({"language": "typescript"}, {"web/cart.ts"}),
+        ({"file_type": ".ts"}, {"web/cart.ts"}),
+        ({"file_type": "md"}, {"docs/guide.md"}),
+        ({"directory": "src/net"}, {"src/net/retry.py", "src/net/headers.py"}),
+        ({"path_glob": "src/**/invoice.py"}, {"src/billing/invoice.py"}),
+        ({"path_glob": "*.md"}, set()),
+        ({"path_glob": "**/*.md"}, {"docs/guide.md"}),
+    ],
+)
+def test_each_filter_narrows_results(corpus, filters, allowed):
+    project, _ = corpus
+    unfiltered = chunk_search(project=project, query="price total amount format", limit=20)
+    assert len({hit.file_path for hit in unfiltered.results}) > 1
+    response = chunk_search(
+        project=project, query="price total amount format", limit=20, **filters
+    )
+    assert {hit.file_path for hit in response.results} <= allowed
+    if allowed:
+        assert response.results
+
+
+def test_repository_filter_by_id_and_path(corpus):
+    project, repo = corpus
+    by_path = chunk_search(project=project, query="retry", repository=str(repo))
+    assert by_path.results
+    by_id = chunk_search(
+        project=project, query="retry", repository=by_path.results[0].repository_id
+    )
+    assert [h.file_path for h in by_id.results] == [h.file_path for h in by_path.results]
+
+
+def test_stale_flag_flips_when_a_file_changes_or_disappears(corpus):
+    project, repo = corpus
+    query = "retry with backoff"
+    assert not chunk_search(project=project, query=query).results[0].stale
+    target = repo / "src/net/retry.py"
+    time.sleep(0.01)
+    target.write_text(target.read_text() + "\n# changed\n")
+    assert chunk_search(project=project, query=query).results[0].stale
+    target.unlink()
+    assert chunk_search(project=project, query=query).results[0].stale
+
+
+def test_two_projects_never_see_each_others_chunks(corpus, project_factory, tmp_path):
+    project, _ = corpus
+    other_repo = tmp_path / "other"
+    other_repo.mkdir()
+    (other_repo / "zebra.py").write_text("def feed_the_zebra():\n    return 'hay'\n")
+    other = project_factory()
+    repository_index(project=other, repo_path=str(other_repo))
+
+    mine = chunk_search(project=project, query="feed the zebra", limit=50)
+    theirs = chunk_search(project=other, query="retry with backoff", limit=50)
+    assert all(hit.file_path != "zebra.py" for hit in mine.results)
+    assert {hit.file_path for hit in theirs.results} == {"zebra.py"}
+
+
+def test_max_tokens_truncates_and_says_so(corpus):
+    project, _ = corpus
+    full = chunk_search(project=project, query="price total retry header", limit=10)
+    cut = chunk_search(project=project, query="price total retry header", limit=10, max_tokens=120)
+    assert len(full.results) > len(cut.results) >= 1
+    assert cut.truncated and not full.truncated
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"query": ""}, InvalidSearchQuery, "empty"),
+        ({"query": "   \n"}, InvalidSearchQuery, "empty"),
+        ({"query": "x" * 5000}, InvalidSearchQuery, "characters"),
+        ({"query": "x", "limit": 0}, InvalidSearchQuery, "limit"),
+        ({"query": "x", "limit": 51}, InvalidSearchQuery, "limit"),
+        ({"query": "x", "mode": "fuzzy"}, InvalidSearchQuery, "mode"),
+        ({"query": "x", "language": "klingon"}, UnknownLanguage, "klingon"),
+        ({"query": "x", "repository": "/nowhere"}, UnknownRepository, "/nowhere"),
+        ({"query": "x", "file_type": "a/b"}, InvalidSearchQuery, "extension"),
+        ({"query": "x", "directory": "../etc"}, InvalidSearchQuery, "inside"),
+    ],
+)
+def test_bad_input_gives_clear_errors(corpus, kwargs, error, message):
+    project, _ = corpus
+    with pytest.raises(error, match=message):
+        chunk_search(project=project, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "query", ["'; DROP TABLE code_chunks; --", "a & | b", '"unterminated', "!!! <->", "naïve café 名前"]
+)
+def test_hostile_queries_are_safe(corpus, query):
+    project, _ = corpus
+    for mode in ("keyword", "hybrid"):
+        chunk_search(project=project, query=query, mode=mode)
+    assert chunk_search(project=project, query="retry").results
+
+
+def test_glob_translation():
+    import re
+
+    assert re.match(_glob_regex("src/**/*.py"), "src/a/b/c.py")
+    assert re.match(_glob_regex("src/**/*.py"), "src/c.py")
+    assert not re.match(_glob_regex("src/*.py"), "src/a/c.py")
+    assert not re.match(_glob_regex("*.py"), "a/c.py")
+    assert re.match(_glob_regex("file?.ts"), "file1.ts")
