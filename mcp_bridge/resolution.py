@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import stat
 import threading
 import time
 import urllib.error
@@ -77,14 +78,19 @@ class ResolvedProject:
 
 def session_config_find(*, directory: str | os.PathLike) -> Path | None:
     """Return the nearest config file at or above `directory` (20 parents at most)."""
-    current = Path(directory)
+    # Plain string paths and one stat per level: this runs on every tool call.
+    current = os.path.abspath(directory)
     for _ in range(MAX_PARENTS + 1):
-        candidate = current / CONFIG_DIR / CONFIG_FILE
-        if candidate.is_file():
-            return candidate
-        if current.parent == current:
+        candidate = os.path.join(current, CONFIG_DIR, CONFIG_FILE)
+        try:
+            if stat.S_ISREG(os.stat(candidate).st_mode):
+                return Path(candidate)
+        except OSError:
+            pass
+        parent = os.path.dirname(current)
+        if parent == current:
             return None
-        current = current.parent
+        current = parent
     return None
 
 
