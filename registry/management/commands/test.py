@@ -32,6 +32,10 @@ class Command(BaseCommand):
     def _run_pytest(self, pytest_args: list[str]) -> int:
         keep = os.environ.get("CODEBASE_MCP_HOME_FOR_TESTS")
         home = Path(keep or tempfile.mkdtemp(prefix="cbmcp-test-"))
+        if not keep:
+            # Traverse-only, so a root-run server keeps its files inside the
+            # temporary home and leaves with it.
+            os.chmod(home, 0o711)
         env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL_SETTINGS}
         env["CODEBASE_MCP_HOME"] = str(home)
         env.setdefault("HF_HUB_OFFLINE", "1")
