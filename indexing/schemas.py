@@ -1,0 +1,86 @@
+"""Shapes of the indexing REST API: jobs, repositories and project status."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from ninja import Field, Schema
+
+from registry.schemas import ProjectOut, Text
+
+
+class IndexIn(Schema):
+    """A repository to index into a project."""
+
+    repo_path: Text = Field(
+        description=(
+            "Absolute path of the repository on the server; it must lie under "
+            "CODEBASE_MCP_ALLOWED_ROOTS."
+        ),
+        examples=["/home/me/src/billing-service"],
+    )
+    force_reindex: bool = Field(
+        default=False, description="Re-chunk and re-embed files that did not change."
+    )
+
+
+class JobOut(Schema):
+    """An indexing job with its progress counts."""
+
+    job_id: uuid.UUID
+    project_id: uuid.UUID
+    repo_path: str
+    force_reindex: bool
+    status: str = Field(description="queued | running | completed | failed | cancelled")
+    phase: str
+    files_total: int
+    files_done: int
+    files_indexed: int
+    files_unchanged: int
+    files_deleted: int
+    files_skipped: int
+    skipped_by_reason: dict[str, int]
+    chunks_total: int
+    chunks_embedded: int
+    error: str | None = Field(description="Why the job failed, when it did.")
+    worker: str | None = Field(description="host:pid of the process that ran it.")
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+
+
+class RepositoryOut(Schema):
+    """An indexed repository of a project, with its counts."""
+
+    id: uuid.UUID
+    path: str
+    name: str
+    files: int
+    chunks: int
+    embedded_chunks: int
+    last_indexed_at: datetime | None
+
+
+class ProjectStatusOut(Schema):
+    """What a project's database holds, and which jobs are running on it."""
+
+    size_bytes: int | None = Field(description="Size of the project's database.")
+    files: int
+    chunks: int
+    embedded_chunks: int
+    embedded_fraction: float = Field(
+        description="Share of chunks that have vectors (1.0 = fully embedded)."
+    )
+    embedding_model: str | None
+    embedding_dimension: int | None
+    last_indexed_at: datetime | None
+    repositories: list[RepositoryOut]
+    running_jobs: list[JobOut]
+
+
+class ProjectDetailOut(ProjectOut):
+    """A project together with its index status."""
+
+    status: ProjectStatusOut
