@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.db.models import Q
 from django.utils import timezone
 
 from indexing.exceptions import IndexingError, IndexJobNotFound
@@ -88,9 +89,15 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
 
     Expected failures (bad path, model mismatch, embedding backend down) are
     recorded on the job with their message; the job never stays `running`.
+    A job that another worker holds (fresh heartbeat) or that already ended is
+    left alone: a broker may deliver a task again after its worker died.
     """
     job = index_job_get(job_id=job_id)
-    IndexJob.objects.using("default").filter(id=job.id).update(
+    stale = timezone.now() - timedelta(seconds=settings.INDEX_JOB_HEARTBEAT_TIMEOUT)
+    claimable = Q(status=IndexJob.Status.QUEUED) | Q(
+        status=IndexJob.Status.RUNNING, heartbeat_at__lt=stale
+    )
+    claimed = IndexJob.objects.using("default").filter(claimable, id=job.id).update(
         status=IndexJob.Status.RUNNING,
         phase="starting",
         started_at=timezone.now(),
@@ -99,6 +106,9 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
         error="",
         worker=f"{socket.gethostname()}:{os.getpid()}",
     )
+    if not claimed:
+        logger.info("job %s is %s elsewhere; not running it again", job.id, job.status)
+        return job
     try:
         summary: IndexSummary = repository_index(
             project=job.project,
@@ -151,7 +161,7 @@ def index_job_enqueue(*, job: IndexJob) -> IndexJob:
             # No worker would ever see the job: record why rather than leave it
             # queued forever. The URL is not quoted; it may hold a password.
             message = (
-                f"The job could not be queued: the Celery broker (CELERY_BROKER_URL) "
+                "The job could not be queued: the Celery broker (CELERY_BROKER_URL) "
                 f"is unreachable ({exc}). Start the broker, or unset "
                 "CELERY_BROKER_URL to index in background threads, then retry."
             )

@@ -1,10 +1,29 @@
-"""Admin for projects: creating one provisions its database, deleting drops it."""
+"""Admin for projects: creating one provisions its database, deleting drops it.
+
+A project's page also shows what its database holds and its recent indexing
+jobs, starts indexing a repository (or reindexing one) and searches the code.
+"""
+
+from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
-from indexing.selectors import project_status
+from indexing.exceptions import IndexingError
+from indexing.jobs import index_job_start
+from indexing.selectors import index_job_list, project_status
 from registry.exceptions import RegistryError
 from registry.models import Project
 from registry.selectors import project_find
@@ -14,6 +33,11 @@ from registry.services import (
     project_name_clean,
     project_update,
 )
+from search.exceptions import SearchError
+from search.selectors import MODES, chunk_search
+
+RECENT_JOBS = 10
+SEARCH_LIMIT = 10
 
 
 class ProjectForm(forms.ModelForm):
@@ -34,6 +58,24 @@ class ProjectForm(forms.ModelForm):
         return name
 
 
+class RepositoryIndexForm(forms.Form):
+    """Parse "index a repository"; the indexing service judges the path itself."""
+
+    repo_path = forms.CharField(
+        label="Repository path",
+        max_length=4096,
+        help_text="Absolute path of the repository's root folder on the server.",
+    )
+    force_reindex = forms.BooleanField(label="Reindex every file", required=False)
+
+
+class ProjectSearchForm(forms.Form):
+    """Parse the search box; the search selector judges the query itself."""
+
+    q = forms.CharField(label="Search", required=False, strip=True)
+    mode = forms.ChoiceField(choices=[(mode, mode) for mode in MODES], required=False)
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     form = ProjectForm
@@ -50,9 +92,27 @@ class ProjectAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "database_name", "created_at", "updated_at"]
     fields = ["name", "description", "metadata", *readonly_fields]
     change_form_template = "admin/registry/project/change_form.html"
+    search_template = "admin/registry/project/search.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).using("default")
+
+    def get_urls(self) -> list[URLPattern]:
+        """Add the project's index and search views before the catch-all routes."""
+        info = self.opts.app_label, self.opts.model_name
+        own = [
+            path(
+                "<path:object_id>/index/",
+                self.admin_site.admin_view(self.index_view),
+                name="%s_%s_index" % info,
+            ),
+            path(
+                "<path:object_id>/search/",
+                self.admin_site.admin_view(self.search_view),
+                name="%s_%s_search" % info,
+            ),
+        ]
+        return own + super().get_urls()
 
     # The list reads each project's own database once per row and caches it on
     # the instance, so the columns below share one status read.
@@ -120,22 +180,131 @@ class ProjectAdmin(admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except _Refused:
-            from django.http import HttpResponseRedirect
-
             return HttpResponseRedirect(request.get_full_path())
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
-        obj = self.get_object(request, object_id)
+        obj = self.get_object(request, unquote(object_id))
         if obj is not None:
-            status = self._status(obj)
-            extra_context["project_status"] = (
-                None if isinstance(status, Exception) else status
-            )
-            extra_context["project_status_error"] = (
-                str(status) if isinstance(status, Exception) else None
-            )
+            extra_context.update(self._panel_context(request, obj))
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _panel_context(self, request: HttpRequest, obj: Project) -> dict:
+        """Return what the project's page shows below its form."""
+        status = self._status(obj)
+        failed = isinstance(status, Exception)
+        return {
+            "project_status": None if failed else status,
+            "project_status_error": str(status) if failed else None,
+            "index_jobs": index_job_list(project=obj, limit=RECENT_JOBS),
+            "index_form": RepositoryIndexForm(),
+            "search_form": ProjectSearchForm(initial={"mode": MODES[0]}),
+            "can_index": self.has_change_permission(request, obj),
+        }
+
+    def _project_or_redirect(
+        self, request: HttpRequest, object_id: str
+    ) -> Project | HttpResponse:
+        project = self.get_object(request, unquote(object_id))
+        if project is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return project
+
+    def _change_url(self, project: Project, anchor: str = "") -> str:
+        url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=[quote(project.pk)],
+            current_app=self.admin_site.name,
+        )
+        return f"{url}#{anchor}" if anchor else url
+
+    @staticmethod
+    def _form_errors(form: forms.Form) -> str:
+        return "; ".join(
+            (
+                f"{form.fields[name].label}: {' '.join(errors)}"
+                if name in form.fields
+                else " ".join(errors)
+            )
+            for name, errors in form.errors.items()
+        )
+
+    def index_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Start a background job indexing a repository, then show the project."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        found = self._project_or_redirect(request, object_id)
+        if not isinstance(found, Project):
+            return found
+        if not self.has_change_permission(request, found):
+            raise PermissionDenied
+        form = RepositoryIndexForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, f"Nothing was indexed. {self._form_errors(form)}")
+            return HttpResponseRedirect(self._change_url(found, "project-index"))
+        try:
+            job = index_job_start(
+                project=found,
+                repo_path=form.cleaned_data["repo_path"],
+                force_reindex=form.cleaned_data["force_reindex"],
+            )
+        except (IndexingError, RegistryError) as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(self._change_url(found, "project-index"))
+        except DatabaseError as exc:
+            messages.error(
+                request,
+                f"The job could not be recorded: {exc}. Check that the database "
+                "server is running, then try again.",
+            )
+            return HttpResponseRedirect(self._change_url(found, "project-index"))
+        verb = "Reindexing" if job.force_reindex else "Indexing"
+        messages.success(
+            request,
+            f"{verb} {job.repo_path} in the background (job {job.id}); "
+            "reload this page to follow it under Recent jobs.",
+        )
+        return HttpResponseRedirect(self._change_url(found, "project-jobs"))
+
+    def search_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Search the project's code and show the results under a search box."""
+        found = self._project_or_redirect(request, object_id)
+        if not isinstance(found, Project):
+            return found
+        if not self.has_view_or_change_permission(request, found):
+            raise PermissionDenied
+        form = ProjectSearchForm(request.GET or None, initial={"mode": MODES[0]})
+        response = None
+        if form.is_bound and not form.is_valid():
+            messages.error(request, f"Nothing was searched. {self._form_errors(form)}")
+        elif form.is_bound and form.cleaned_data["q"]:
+            try:
+                response = chunk_search(
+                    project=found,
+                    query=form.cleaned_data["q"],
+                    mode=form.cleaned_data["mode"] or MODES[0],
+                    limit=SEARCH_LIMIT,
+                )
+            except (SearchError, IndexingError, RegistryError) as exc:
+                messages.error(request, str(exc))
+            except DatabaseError as exc:
+                messages.error(
+                    request,
+                    f"The database of project {found.name!r} could not be searched: "
+                    f"{exc}. Check that it exists and the server is running.",
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "original": found,
+            "title": f"Search {found.name}",
+            "search_form": form,
+            "search": response,
+            "has_view_permission": self.has_view_permission(request, found),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.search_template, context)
 
     def delete_model(self, request, obj: Project):
         project_delete(project=obj)
