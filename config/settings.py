@@ -6,9 +6,11 @@ project database live on the embedded PostgreSQL server that
 """
 
 import os
+import re
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from registry.dbserver import server_layout
 
@@ -40,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Serves Swagger UI's files locally, so /api/docs works offline.
+    "ninja",
     "registry",
     "indexing",
     "search",
@@ -114,6 +118,53 @@ DATABASE_ROUTERS = ["registry.routers.ProjectDatabaseRouter"]
 POOL_MIN_SIZE = env.int("POOL_MIN_SIZE", default=2)
 POOL_MAX_SIZE = env.int("POOL_MAX_SIZE", default=10)
 POOL_TIMEOUT = env.float("POOL_TIMEOUT", default=10.0)
+
+
+def _database_servers(entries: list[str]) -> dict[str, str]:
+    """Return `{name: url}` from `name=url` entries, refusing malformed ones.
+
+    Checked here so that a typo stops every process at start-up instead of
+    surfacing later as a project that cannot be reached.
+    """
+    servers: dict[str, str] = {}
+    for entry in entries:
+        name, separator, url = entry.partition("=")
+        name, url = name.strip(), url.strip()
+        valid_name = re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name)
+        if not separator or not valid_name or not url:
+            raise ImproperlyConfigured(
+                f"PROJECT_DATABASE_SERVERS entry {entry!r} is not "
+                "`name=postgres://...` (a name has up to 64 letters, digits, '_', "
+                "'-' or '.')."
+            )
+        if name == "default" or name in servers:
+            raise ImproperlyConfigured(
+                f"PROJECT_DATABASE_SERVERS names {name!r} twice or redefines `default` "
+                "(the registry's own server); give every server its own name."
+            )
+        try:
+            engine = env.db_url_config(url).get("ENGINE", "")
+        except Exception as exc:
+            raise ImproperlyConfigured(
+                f"PROJECT_DATABASE_SERVERS: cannot parse the URL of {name!r}: {exc}"
+            ) from None
+        if not engine.endswith("postgresql"):
+            raise ImproperlyConfigured(
+                f"PROJECT_DATABASE_SERVERS: {name!r} must be a postgres:// URL."
+            )
+        servers[name] = url
+    return servers
+
+
+# Servers that hold project databases besides the registry's own (`default`),
+# e.g. `east=postgres://u:p@db1:5432/postgres,west=postgres://...`. For a
+# unix socket leave the host empty and put the percent-encoded socket
+# directory before the database name:
+# `postgres://postgres@:5432/%2Fvar%2Frun%2Fpostgresql/postgres`. The database
+# of a URL is the maintenance database (CREATE/DROP DATABASE run there).
+PROJECT_DATABASE_SERVERS = _database_servers(
+    env.list("PROJECT_DATABASE_SERVERS", default=[])
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,8 +1,9 @@
 """Indexing models.
 
-`Repository`, `CodeFile`, `CodeChunk` and `EmbeddingSpace` live in each
-project's own database (always queried with `.using(alias)`); `IndexJob` lives
-in the registry so that any process can follow a job of any project.
+`Repository`, `CodeFile`, `CodeChunk`, `EmbeddingSpace` and the search
+statistics (`SearchCounter`, `SearchLatency`) live in each project's own
+database (always queried with `.using(alias)`); `IndexJob` lives in the
+registry so that any process can follow a job of any project.
 """
 
 import uuid
@@ -162,3 +163,33 @@ class IndexJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repo_path} ({self.status})"
+
+
+class SearchCounter(models.Model):
+    """How many searches of one mode a project served, and their summed time."""
+
+    mode = models.CharField(max_length=32, primary_key=True)
+    queries = models.BigIntegerField(default=0)
+    total_ms = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "search_counters"
+
+
+class SearchLatency(models.Model):
+    """One slot of a per-mode ring of recent search latencies.
+
+    Slot `n % ring size` of a mode is overwritten by its n-th search, so the
+    table never holds more than (modes x ring size) rows however long a project
+    is searched, and percentiles are read from the most recent searches.
+    """
+
+    pk = models.CompositePrimaryKey("mode", "slot")
+    mode = models.CharField(max_length=32)
+    slot = models.IntegerField()
+    latency_ms = models.FloatField()
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "search_latencies"

@@ -90,7 +90,9 @@ def project_status(*, project: Project, with_size: bool = True) -> ProjectStatus
         project_id=str(project.id),
         name=project.name,
         database_name=project.database_name,
-        size_bytes=project_database_size(database_name=project.database_name)
+        size_bytes=project_database_size(
+            database_name=project.database_name, server=project.server
+        )
         if with_size
         else None,
         repositories=repositories,

@@ -5,6 +5,13 @@ project's alias is its database name; its settings are a deep copy of the
 registry's (`default`) with NAME changed and a psycopg pool sized by
 POOL_MIN_SIZE / POOL_MAX_SIZE. Registration is idempotent, lazy (every process
 registers an alias the first time it needs it) and serialised by a lock.
+
+Project databases may live on several PostgreSQL servers: `default` (the
+registry's own) and the named entries of PROJECT_DATABASE_SERVERS. An alias of
+a project on a named server is the same deep copy with HOST, PORT, USER,
+PASSWORD (and URL options) of that server; maintenance connections (CREATE /
+DROP DATABASE) go to the server's maintenance database. Every function that
+reaches a server takes `server` (default `default`).
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import environ
 import psycopg
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.utils import load_backend
 from psycopg import sql
 
 from registry.exceptions import (
@@ -31,7 +40,9 @@ from registry.exceptions import (
     ProjectDatabaseExists,
     ProjectDatabaseUnavailable,
     ProvisioningFailed,
+    UnknownDatabaseServer,
 )
+from registry.models import DEFAULT_SERVER
 
 logger = logging.getLogger("codebase_mcp.registry")
 
@@ -42,6 +53,92 @@ _MAX_SANITIZED = _MAX_IDENTIFIER - len(DATABASE_PREFIX) - 1 - 8
 _DATABASE_NAME_RE = re.compile(r"^cb_proj_[a-z0-9_]{1,55}$")
 
 _register_lock = threading.RLock()
+# alias -> (server, its URL) the alias was last registered for. Kept when an
+# alias is unregistered, so project_connection() on a forgotten alias returns
+# to that server instead of guessing `default`.
+_alias_servers: dict[str, tuple[str, str | None]] = {}
+
+MAINTENANCE_DATABASE = "postgres"
+# Seconds to wait for a server before calling it unreachable; a server named
+# in PROJECT_DATABASE_SERVERS may be another host that is down.
+CONNECT_TIMEOUT = 10
+
+
+def database_server_names() -> list[str]:
+    """Return every server that may hold project databases, `default` first."""
+    return [DEFAULT_SERVER, *settings.PROJECT_DATABASE_SERVERS]
+
+
+def database_server_check(*, server: str) -> str:
+    """Return `server` when it is configured, else raise UnknownDatabaseServer."""
+    _server_url(server)
+    return server
+
+
+def _server_url(server: str) -> str | None:
+    """Return a server's URL; None for `default`, the registry's own connection."""
+    if server == DEFAULT_SERVER:
+        return None
+    url = settings.PROJECT_DATABASE_SERVERS.get(server)
+    if url is None:
+        raise UnknownDatabaseServer(server, database_server_names())
+    return url
+
+
+def _server_settings(server: str) -> dict:
+    """Return Django settings for the maintenance database of a server.
+
+    A deep copy of the registry's settings (same ENGINE, options and health
+    checks) with the address, credentials and URL options of the server.
+    """
+    config = copy.deepcopy(connections.settings["default"])
+    config["NAME"] = MAINTENANCE_DATABASE
+    url = _server_url(server)
+    if url is not None:
+        parsed = environ.Env.db_url_config(url)
+        config["HOST"] = str(parsed.get("HOST") or "")
+        config["PORT"] = str(parsed.get("PORT") or "")
+        config["USER"] = str(parsed.get("USER") or "")
+        config["PASSWORD"] = str(parsed.get("PASSWORD") or "")
+        config["NAME"] = str(parsed.get("NAME") or MAINTENANCE_DATABASE)
+        options = dict(config.get("OPTIONS") or {})
+        options.update(parsed.get("OPTIONS") or {})
+        config["OPTIONS"] = options
+    return config
+
+
+def _connection_params(config: dict) -> dict:
+    """Return psycopg.connect() keywords for the Django settings `config`."""
+    # The backend builds them exactly as it does for its own connections
+    # (sslmode, passfile, service...); pool and adapters are Django's business.
+    wrapper = load_backend(config["ENGINE"]).DatabaseWrapper(config)
+    params = wrapper.get_connection_params()
+    for key in ("pool", "cursor_factory", "context"):
+        params.pop(key, None)
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    return params
+
+
+def _server_start(server: str) -> None:
+    if server == DEFAULT_SERVER:
+        # Opening `default` once makes the embedded backend start the server.
+        connections["default"].ensure_connection()
+
+
+def project_database_params(
+    *, database_name: str, server: str = DEFAULT_SERVER
+) -> dict:
+    """Return psycopg.connect() keywords for a project database on a server.
+
+    For work that must bypass the alias and its pool: a copy of a project on
+    another server has the same database name (and so the same alias), and
+    pg_dump / pg_restore need plain connection parameters.
+    """
+    _check_database_name(database_name)
+    _server_start(server)
+    config = _server_settings(server)
+    config["NAME"] = database_name
+    return _connection_params(config)
 
 
 def database_name_sanitize(*, name: str) -> str:
@@ -61,15 +158,16 @@ def database_name_build(*, name: str, project_id: uuid.UUID) -> str:
 def _check_database_name(database_name: str) -> None:
     # Aliases and SQL identifiers are built from this name: refuse anything
     # that did not come from database_name_build (or the default's fixed name).
-    if not _DATABASE_NAME_RE.match(database_name):
+    # fullmatch: `$` alone would also accept a trailing newline.
+    if not _DATABASE_NAME_RE.fullmatch(database_name):
         raise InvalidProjectName(
             f"{database_name!r} is not a project database name (expected "
             "cb_proj_<letters, digits, underscores>)."
         )
 
 
-def _alias_settings(database_name: str) -> dict:
-    config = copy.deepcopy(connections.settings["default"])
+def _alias_settings(database_name: str, server: str = DEFAULT_SERVER) -> dict:
+    config = _server_settings(server)
     config["NAME"] = database_name
     config["CONN_MAX_AGE"] = 0
     config["CONN_HEALTH_CHECKS"] = True
@@ -85,15 +183,52 @@ def _alias_settings(database_name: str) -> dict:
     return config
 
 
-def project_database_register(*, database_name: str) -> str:
-    """Register the connection alias of a project database; return the alias."""
+def project_database_register(
+    *, database_name: str, server: str = DEFAULT_SERVER
+) -> str:
+    """Register the connection alias of a project database; return the alias.
+
+    An alias registered for another server (the project moved, perhaps by
+    another process) is pointed at `server` in place: its pool is closed and
+    the settings dict that every thread's wrapper shares is rewritten, so each
+    thread reaches the new server on its next connection.
+    """
     _check_database_name(database_name)
-    if database_name in connections.settings:
+    wanted = (server, _server_url(server))
+    if (
+        database_name in connections.settings
+        and _alias_servers.get(database_name) == wanted
+    ):
         return database_name
     with _register_lock:
-        if database_name not in connections.settings:
-            connections.settings[database_name] = _alias_settings(database_name)
+        config = connections.settings.get(database_name)
+        if config is None:
+            connections.settings[database_name] = _alias_settings(database_name, server)
+        elif _alias_servers.get(database_name) != wanted:
+            _alias_close(database_name)
+            config.clear()
+            config.update(_alias_settings(database_name, server))
+        _alias_servers[database_name] = wanted
     return database_name
+
+
+def _alias_close(database_name: str) -> None:
+    """Close this thread's connection and the shared pool of an alias."""
+    connection = connections[database_name]
+    try:
+        connection.close()
+    except Exception:  # a dead connection cannot block re-pointing it
+        logger.debug("closing %s failed", database_name, exc_info=True)
+    try:
+        connection.close_pool()
+    except Exception:
+        logger.debug("closing the pool of %s failed", database_name, exc_info=True)
+
+
+def project_database_server(*, database_name: str) -> str | None:
+    """Return the server this process last registered an alias for, if any."""
+    registered = _alias_servers.get(database_name)
+    return registered[0] if registered else None
 
 
 def project_database_unregister(*, database_name: str) -> None:
@@ -114,30 +249,42 @@ def project_database_unregister(*, database_name: str) -> None:
         del connections.settings[database_name]
 
 
-def project_connection(*, database_name: str) -> BaseDatabaseWrapper:
-    """Return this thread's connection wrapper for a project database."""
-    return connections[project_database_register(database_name=database_name)]
+def project_connection(
+    *, database_name: str, server: str | None = None
+) -> BaseDatabaseWrapper:
+    """Return this thread's connection wrapper for a project database.
+
+    Without `server` the alias is used as registered (project_alias registers
+    it for the project's server), else for the server it was last registered
+    for, else for `default`.
+    """
+    if server is None:
+        _check_database_name(database_name)
+        if database_name in connections.settings:
+            return connections[database_name]
+        server = project_database_server(database_name=database_name) or DEFAULT_SERVER
+    return connections[
+        project_database_register(database_name=database_name, server=server)
+    ]
 
 
 @contextmanager
-def _server_connection() -> Iterator[psycopg.Connection]:
-    """Open an autocommit connection to the maintenance database `postgres`.
+def _server_connection(*, server: str = DEFAULT_SERVER) -> Iterator[psycopg.Connection]:
+    """Open an autocommit connection to a server's maintenance database.
 
     CREATE/DROP DATABASE cannot run inside a transaction block, and the
     `default` connection may be inside one (admin views, tests).
     """
-    params = connections["default"].get_connection_params()
-    params.pop("pool", None)
-    params["dbname"] = "postgres"
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    # Opening `default` once makes the embedded backend start the server.
-    connections["default"].ensure_connection()
+    config = _server_settings(server)
+    _server_start(server)
+    params = _connection_params(config)
     try:
         conn = psycopg.connect(**params, autocommit=True)
     except psycopg.OperationalError as exc:
+        where = "" if server == DEFAULT_SERVER else f" {server!r}"
         raise ProjectDatabaseUnavailable(
-            f"Cannot reach the PostgreSQL server that holds project databases: {exc}"
+            f"Cannot reach the PostgreSQL server{where} that holds project "
+            f"databases: {exc}"
         ) from exc
     try:
         yield conn
@@ -145,18 +292,20 @@ def _server_connection() -> Iterator[psycopg.Connection]:
         conn.close()
 
 
-def project_database_exists(*, database_name: str) -> bool:
+def project_database_exists(
+    *, database_name: str, server: str = DEFAULT_SERVER
+) -> bool:
     """Return whether a database of that name exists on the server."""
-    with _server_connection() as conn:
+    with _server_connection(server=server) as conn:
         row = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [database_name]
         ).fetchone()
     return row is not None
 
 
-def project_database_names() -> list[str]:
+def project_database_names(*, server: str = DEFAULT_SERVER) -> list[str]:
     """Return the names of every project database on the server."""
-    with _server_connection() as conn:
+    with _server_connection(server=server) as conn:
         rows = conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE 'cb\\_proj\\_%%' "
             "ORDER BY datname"
@@ -164,9 +313,11 @@ def project_database_names() -> list[str]:
     return [row[0] for row in rows]
 
 
-def project_database_migrate(*, database_name: str) -> None:
+def project_database_migrate(
+    *, database_name: str, server: str = DEFAULT_SERVER
+) -> None:
     """Apply pending per-project migrations to one project database."""
-    alias = project_database_register(database_name=database_name)
+    alias = project_database_register(database_name=database_name, server=server)
     # Output goes to a buffer: runmcp's stdout is the MCP protocol.
     call_command(
         "migrate",
@@ -179,34 +330,42 @@ def project_database_migrate(*, database_name: str) -> None:
     )
 
 
-def project_database_create(*, database_name: str) -> None:
+def project_database_create(
+    *, database_name: str, server: str = DEFAULT_SERVER, migrate: bool = True
+) -> None:
     """Create a project database, enable pgvector and migrate it.
 
     On any failure the half-made database is dropped again, so nothing points
-    at a broken database.
+    at a broken database. With `migrate=False` the database is left empty, for
+    pg_restore to fill.
     """
     _check_database_name(database_name)
-    with _server_connection() as conn:
+    with _server_connection(server=server) as conn:
         try:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database_name)))
         except psycopg.errors.DuplicateDatabase as exc:
             raise ProjectDatabaseExists(database_name) from exc
+    if not migrate:
+        return
     try:
-        project_database_migrate(database_name=database_name)
+        project_database_migrate(database_name=database_name, server=server)
     except Exception as exc:
         logger.warning("provisioning %s failed; dropping it", database_name, exc_info=True)
-        project_database_drop(database_name=database_name)
+        project_database_drop(database_name=database_name, server=server)
         raise ProvisioningFailed(
             f"Setting up the database {database_name!r} failed and was rolled back: "
             f"{exc}. Check that the server has the pgvector extension."
         ) from exc
 
 
-def project_database_drop(*, database_name: str) -> bool:
+def project_database_drop(*, database_name: str, server: str = DEFAULT_SERVER) -> bool:
     """Drop a project database (closing every connection to it); return if it existed."""
     _check_database_name(database_name)
-    project_database_unregister(database_name=database_name)
-    with _server_connection() as conn:
+    # A copy on another server (the old place of a moved project) shares the
+    # alias with the live one: leave an alias that points elsewhere alone.
+    if project_database_server(database_name=database_name) in (None, server):
+        project_database_unregister(database_name=database_name)
+    with _server_connection(server=server) as conn:
         row = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [database_name]
         ).fetchone()
@@ -221,9 +380,11 @@ def project_database_drop(*, database_name: str) -> bool:
     return True
 
 
-def project_database_size(*, database_name: str) -> int | None:
+def project_database_size(
+    *, database_name: str, server: str = DEFAULT_SERVER
+) -> int | None:
     """Return the database's size on disk in bytes, or None when it is missing."""
-    with _server_connection() as conn:
+    with _server_connection(server=server) as conn:
         row = conn.execute(
             "SELECT pg_database_size(datname) FROM pg_database WHERE datname = %s",
             [database_name],

@@ -50,3 +50,33 @@ class ProjectDatabaseUnavailable(RegistryError):
 
 class ProvisioningFailed(RegistryError):
     code = "provisioning_failed"
+
+
+class UnknownDatabaseServer(RegistryError):
+    code = "unknown_server"
+
+    def __init__(self, server: str, known: list[str]) -> None:
+        super().__init__(
+            f"No database server named {server!r}; the configured servers are "
+            f"{', '.join(known)}. Add `{server}=postgres://...` to "
+            "PROJECT_DATABASE_SERVERS (and restart) to use it."
+        )
+        self.server = server
+
+
+class ProjectOperationRefused(RegistryError):
+    """A move, backup or restore that would be unsafe or wrong was not started."""
+
+    code = "operation_refused"
+
+
+class BackupInvalid(RegistryError):
+    """A file given to restore is not a readable project backup."""
+
+    code = "backup_invalid"
+
+
+class ProjectOperationFailed(RegistryError):
+    """A move, backup or restore failed on the server side and was rolled back."""
+
+    code = "operation_failed"

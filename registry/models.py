@@ -7,6 +7,8 @@ from django.db import models
 DEFAULT_PROJECT_ID = uuid.UUID(int=0)
 DEFAULT_PROJECT_NAME = "default"
 DEFAULT_DATABASE_NAME = "cb_proj_default_00000000"
+# The registry's own PostgreSQL server; others come from PROJECT_DATABASE_SERVERS.
+DEFAULT_SERVER = "default"
 
 
 class Project(models.Model):
@@ -16,6 +18,11 @@ class Project(models.Model):
     name = models.CharField(max_length=255, unique=True)
     description = models.TextField(blank=True, default="")
     database_name = models.CharField(max_length=255, unique=True, editable=False)
+    # Which entry of PROJECT_DATABASE_SERVERS holds the database; changed only
+    # by registry.operations.project_move, in the transaction that ends a move.
+    server = models.CharField(
+        max_length=64, default=DEFAULT_SERVER, editable=False, db_index=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     metadata = models.JSONField(default=dict, blank=True)

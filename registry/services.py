@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Count
 
 from registry.databases import (
     database_name_build,
+    database_server_check,
+    database_server_names,
+    project_connection,
     project_database_create,
     project_database_drop,
     project_database_exists,
@@ -19,14 +28,18 @@ from registry.exceptions import (
     InvalidProjectName,
     ProjectAlreadyExists,
     ProjectDatabaseExists,
+    ProjectDatabaseUnavailable,
+    RegistryError,
 )
 from registry.models import (
     DEFAULT_DATABASE_NAME,
     DEFAULT_PROJECT_ID,
     DEFAULT_PROJECT_NAME,
+    DEFAULT_SERVER,
     Project,
 )
-from registry.selectors import project_find
+from registry.routers import PROJECT_APP
+from registry.selectors import project_find, project_list
 
 logger = logging.getLogger("codebase_mcp.registry")
 
@@ -59,23 +72,46 @@ def project_name_clean(*, name: str) -> str:
     )
 
 
+def project_server_choose(*, server: str | None = None) -> str:
+    """Return the server for a new project: `server` if given, else the emptiest.
+
+    Ties go to the server named first (`default`, then PROJECT_DATABASE_SERVERS
+    in order). Projects of servers no longer configured are not counted.
+    """
+    if server is not None:
+        return database_server_check(server=server)
+    names = database_server_names()
+    if len(names) == 1:
+        return names[0]
+    counts = dict(
+        Project.objects.using("default")
+        .values("server")
+        .annotate(n=Count("id"))
+        .values_list("server", "n")
+    )
+    return min(names, key=lambda name: (counts.get(name, 0), names.index(name)))
+
+
 def project_create(
     *,
     name: str,
     description: str = "",
     metadata: dict | None = None,
+    server: str | None = None,
 ) -> Project:
     """Create a project and provision its database (pgvector, migrated).
 
-    The database is created first and the registry row last, so a failure at
+    The database goes to `server`, or to the server holding the fewest
+    projects. It is created first and the registry row last, so a failure at
     any step leaves no row pointing at a missing or half-made database.
     """
     name = project_name_clean(name=name)
+    server = project_server_choose(server=server)
     if project_find(reference=name) is not None:
         raise ProjectAlreadyExists(name)
     project_id = uuid.uuid4()
     database_name = database_name_build(name=name, project_id=project_id)
-    project_database_create(database_name=database_name)
+    project_database_create(database_name=database_name, server=server)
     try:
         with transaction.atomic(using="default"):
             return Project.objects.using("default").create(
@@ -83,11 +119,12 @@ def project_create(
                 name=name,
                 description=description or "",
                 database_name=database_name,
+                server=server,
                 metadata=metadata or {},
             )
     except IntegrityError as exc:
         # Another process took the name between the check and the insert.
-        project_database_drop(database_name=database_name)
+        project_database_drop(database_name=database_name, server=server)
         raise ProjectAlreadyExists(name) from exc
 
 
@@ -110,7 +147,12 @@ def project_update(
     if metadata is not None:
         project.metadata = metadata
     try:
-        project.save(using="default")
+        # Only the fields changed here: an instance read before a move or a
+        # restore finished must not write its stale server or database back.
+        project.save(
+            using="default",
+            update_fields=["name", "description", "metadata", "updated_at"],
+        )
     except IntegrityError as exc:
         raise ProjectAlreadyExists(project.name) from exc
     return project
@@ -118,7 +160,7 @@ def project_update(
 
 def project_delete(*, project: Project) -> None:
     """Delete a project: drop its database, then its registry row."""
-    project_database_drop(database_name=project.database_name)
+    project_database_drop(database_name=project.database_name, server=project.server)
     Project.objects.using("default").filter(pk=project.pk).delete()
 
 
@@ -144,11 +186,100 @@ def project_default_ensure() -> Project:
             "name": DEFAULT_PROJECT_NAME,
             "description": "Default project, used when no other project is resolved.",
             "database_name": DEFAULT_DATABASE_NAME,
+            "server": DEFAULT_SERVER,
         },
     )
     return project
 
 
 def project_alias(*, project: Project) -> str:
-    """Return the registered connection alias of a project's database."""
-    return project_database_register(database_name=project.database_name)
+    """Return the registered connection alias of a project's database.
+
+    The alias follows the project's server as the registry row says, so a
+    process that reads the row after a move reaches the new place.
+    """
+    return project_database_register(
+        database_name=project.database_name, server=project.server
+    )
+
+
+@dataclass
+class ProjectMigration:
+    """What migrating one project's database did, or why it failed."""
+
+    project_id: str
+    name: str
+    database_name: str
+    server: str
+    applied: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _pending_project_migrations(*, connection: BaseDatabaseWrapper) -> list[str]:
+    """Return the per-project migrations a project database lacks, in order."""
+    executor = MigrationExecutor(connection)
+    targets = [
+        key for key in executor.loader.graph.leaf_nodes() if key[0] == PROJECT_APP
+    ]
+    return [
+        f"{migration.app_label}.{migration.name}"
+        for migration, backwards in executor.migration_plan(targets)
+        if not backwards and migration.app_label == PROJECT_APP
+    ]
+
+
+def project_databases_migrate(
+    *, projects: Iterable[Project] | None = None
+) -> list[ProjectMigration]:
+    """Apply pending per-project migrations to every project's database.
+
+    Projects (all of them, by name, unless `projects` is given) are migrated one
+    at a time; one that fails (database missing, server down, a migration that
+    errors) is recorded with its error and the rest still run. Return one
+    result per project, with the migrations it applied.
+    """
+    results = []
+    for project in project_list() if projects is None else projects:
+        result = ProjectMigration(
+            project_id=str(project.id),
+            name=project.name,
+            database_name=project.database_name,
+            server=project.server,
+        )
+        started = time.monotonic()
+        try:
+            # Asked first: a pool would wait POOL_TIMEOUT for a missing database.
+            if not project_database_exists(
+                database_name=project.database_name, server=project.server
+            ):
+                raise ProjectDatabaseUnavailable(
+                    f"The database {project.database_name!r} of project "
+                    f"{project.name!r} does not exist on server {project.server!r}; "
+                    "restore it from a backup or delete the project."
+                )
+            connection = project_connection(
+                database_name=project.database_name, server=project.server
+            )
+            try:
+                pending = _pending_project_migrations(connection=connection)
+                if pending:
+                    project_database_migrate(
+                        database_name=project.database_name, server=project.server
+                    )
+            finally:
+                # One project at a time: give its pooled connection back at once.
+                connection.close()
+            result.applied = pending
+        except RegistryError as exc:
+            result.error = str(exc)
+        except Exception as exc:  # one broken project must not stop the others
+            logger.warning("migrating %s failed", project.database_name, exc_info=True)
+            result.error = f"{type(exc).__name__}: {exc}"
+        result.seconds = round(time.monotonic() - started, 3)
+        results.append(result)
+    return results

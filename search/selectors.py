@@ -27,6 +27,7 @@ from indexing.models import CodeChunk, EmbeddingSpace, Repository
 from indexing.terms import identifier_split
 from registry.databases import project_connection
 from registry.models import Project
+from registry.operations import search_stat_record
 from registry.services import project_alias
 from search.exceptions import InvalidSearchQuery, UnknownLanguage, UnknownRepository
 
@@ -35,6 +36,7 @@ logger = logging.getLogger("codebase_mcp.search")
 MODES = ("hybrid", "semantic", "keyword")
 MAX_LIMIT = 50
 MAX_QUERY_CHARS = 2000
+MAX_FILTER_CHARS = 1000
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 # websearch_to_tsquery syntax a user may mean on purpose: keep it as written.
 _WEBSEARCH_SYNTAX = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
@@ -80,9 +82,22 @@ def known_languages() -> frozenset[str]:
     return frozenset(LANGUAGE_BY_EXTENSION.values()) | {"text"}
 
 
+def _check_encodable(name: str, text: str) -> None:
+    # JSON can carry lone surrogates ("\ud800"); neither PostgreSQL nor the
+    # tokenizer can take them, and they would fail deep inside either.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidSearchQuery(
+            f"The {name} holds characters that are not valid Unicode (lone "
+            "surrogates); send UTF-8 text."
+        ) from None
+
+
 def _clean_query(query: object) -> str:
     if not isinstance(query, str):
         raise InvalidSearchQuery("The query must be text.")
+    _check_encodable("query", query)
     cleaned = query.replace("\x00", " ").strip()
     if not cleaned:
         raise InvalidSearchQuery(
@@ -95,6 +110,23 @@ def _clean_query(query: object) -> str:
             f"{MAX_QUERY_CHARS} (a sentence or a few identifiers work best)."
         )
     return cleaned
+
+
+def _clean_filter(name: str, value: object) -> str | None:
+    """Return a filter's text, or raise InvalidSearchQuery if no column can hold it."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidSearchQuery(f"{name} must be text.")
+    # PostgreSQL text cannot hold NUL, and os.path refuses it.
+    if "\x00" in value:
+        raise InvalidSearchQuery(f"{name} must not contain NUL bytes.")
+    if len(value) > MAX_FILTER_CHARS:
+        raise InvalidSearchQuery(
+            f"{name} has {len(value)} characters; keep it under {MAX_FILTER_CHARS}."
+        )
+    _check_encodable(name, value)
+    return value
 
 
 def _keyword_query(query: str) -> tuple[str, str]:
@@ -117,6 +149,24 @@ def _keyword_query(query: str) -> tuple[str, str]:
     return expression, " or ".join(dict.fromkeys(words)) or query
 
 
+_ANY_DIRS, _ANYTHING, _ANY_NAME = "(.*/)?", ".*", "[^/]*"
+
+
+def _add_wildcard(out: list[str], token: str) -> None:
+    """Append a wildcard, merged with a wildcard right before it.
+
+    Adjacent wildcards match no more than the wider one, but each adds to the
+    time PostgreSQL spends compiling the pattern: "**" * 500 took seconds.
+    """
+    last = out[-1]
+    if last == token:
+        return
+    if _ANYTHING in (last, token) and last in (_ANY_DIRS, _ANYTHING, _ANY_NAME):
+        out[-1] = _ANYTHING
+        return
+    out.append(token)
+
+
 def _glob_regex(glob: str) -> str:
     """Translate a path glob (`**`, `*`, `?`) into an anchored POSIX regex."""
     out = ["^"]
@@ -124,15 +174,15 @@ def _glob_regex(glob: str) -> str:
     while i < len(glob):
         char = glob[i]
         if glob.startswith("**/", i):
-            out.append("(.*/)?")
+            _add_wildcard(out, _ANY_DIRS)
             i += 3
             continue
         if glob.startswith("**", i):
-            out.append(".*")
+            _add_wildcard(out, _ANYTHING)
             i += 2
             continue
         if char == "*":
-            out.append("[^/]*")
+            _add_wildcard(out, _ANY_NAME)
         elif char == "?":
             out.append("[^/]")
         else:
@@ -313,11 +363,11 @@ def chunk_search(
     alias = project_alias(project=project)
     where, filter_params = _filters(
         alias=alias,
-        repository=repository,
-        language=language,
-        file_type=file_type,
-        directory=directory,
-        path_glob=path_glob,
+        repository=_clean_filter("repository", repository),
+        language=_clean_filter("language", language),
+        file_type=_clean_filter("file_type", file_type),
+        directory=_clean_filter("directory", directory),
+        path_glob=_clean_filter("path_glob", path_glob),
     )
     notes: list[str] = []
     total, embedded = _embedded_counts(alias=alias)
@@ -363,7 +413,7 @@ def chunk_search(
     truncated = False
     if max_tokens is not None:
         results, truncated = _fit_budget(results, max_tokens)
-    return SearchResponse(
+    response = SearchResponse(
         results=results,
         total_count=len(results),
         latency_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -372,6 +422,8 @@ def chunk_search(
         truncated=truncated,
         notes=notes,
     )
+    search_stat_record(alias=alias, latency_ms=response.latency_ms, mode=mode)
+    return response
 
 
 def _run_query(

@@ -9,16 +9,32 @@ from registry.services import project_create
 
 
 class Command(BaseCommand):
-    help = "Create a project with its own PostgreSQL database and print the database name."
+    help = (
+        "Create a project with its own PostgreSQL database and print the database name."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("name", help="Project name (any text up to 255 characters).")
+        parser.add_argument(
+            "name", help="Project name (any text up to 255 characters)."
+        )
         parser.add_argument("--description", default="", help="Free-text description.")
-        parser.add_argument("--json", action="store_true", help="Print the project as JSON.")
+        parser.add_argument(
+            "--server",
+            default=None,
+            help="Database server to hold the project: `default` or a name from "
+            "PROJECT_DATABASE_SERVERS (default: the server with the fewest projects).",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print the project as JSON."
+        )
 
     def handle(self, *args, **options):
         try:
-            project = project_create(name=options["name"], description=options["description"])
+            project = project_create(
+                name=options["name"],
+                description=options["description"],
+                server=options["server"],
+            )
         except RegistryError as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
@@ -28,6 +44,7 @@ class Command(BaseCommand):
                 self.style.SUCCESS(f"Created project {project.name!r} ({project.id})")
             )
             self.stdout.write(f"database: {project.database_name}")
+            self.stdout.write(f"server:   {project.server}")
 
 
 def project_as_dict(project) -> dict:
@@ -37,6 +54,7 @@ def project_as_dict(project) -> dict:
         "name": project.name,
         "description": project.description,
         "database_name": project.database_name,
+        "server": project.server,
         "created_at": project.created_at.isoformat(),
         "updated_at": project.updated_at.isoformat(),
         "metadata": project.metadata,

@@ -59,6 +59,7 @@ _EXTERNAL_SETTINGS = frozenset(
     {
         "REGISTRY_DATABASE_URL",
         "DATABASE_URL",
+        "PROJECT_DATABASE_SERVERS",
         "OLLAMA_BASE_URL",
         "EMBEDDING_BACKEND",
         "WORKFLOW_MCP_URL",
