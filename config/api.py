@@ -32,6 +32,8 @@ from registry.exceptions import (
     ProjectDatabaseExists,
     ProjectDatabaseUnavailable,
     ProjectNotFound,
+    ProjectOperationFailed,
+    ProjectOperationRefused,
     ProvisioningFailed,
     RegistryError,
 )
@@ -52,10 +54,12 @@ _DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ProjectDatabaseExists, 409),
     (IndexingInProgress, 409),
     (EmbeddingModelMismatch, 409),
+    (ProjectOperationRefused, 409),
     # The request was fine; the database server or embedding backend is not.
     (ProjectDatabaseUnavailable, 503),
     (ProvisioningFailed, 503),
     (EmbeddingFailed, 503),
+    (ProjectOperationFailed, 503),
     (RegistryError, 400),
     (IndexingError, 400),
     (SearchError, 400),
