@@ -19,11 +19,12 @@ import hashlib
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -39,7 +40,7 @@ from indexing.exceptions import (
 )
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
 from indexing.terms import header_terms, identifier_terms
-from indexing.walking import WalkedFile, repository_walk
+from indexing.walking import OPEN_FLAGS, WalkedFile, repository_walk
 from registry.databases import project_connection
 from registry.models import Project
 from registry.services import project_alias
@@ -87,25 +88,68 @@ ProgressCallback = Callable[[IndexProgress], None]
 
 
 def repository_path_validate(*, repo_path: str) -> Path:
-    """Return the resolved directory to index, or raise RepositoryPathInvalid."""
+    """Return the resolved directory to index, or raise RepositoryPathInvalid.
+
+    The resolved path is checked against the allowed roots before anything is
+    said about what it is, so the errors cannot be used to learn which paths
+    exist outside the roots.
+    """
     if not isinstance(repo_path, str) or not repo_path.strip():
         raise RepositoryPathInvalid("A repository path is required.")
     if "\x00" in repo_path:
         raise RepositoryPathInvalid("A repository path must not contain NUL bytes.")
+    if not _utf8(repo_path):
+        raise RepositoryPathInvalid(
+            f"{repo_path!r} is not valid UTF-8, which the index cannot store."
+        )
     path = Path(os.path.expanduser(repo_path.strip()))
     if not path.is_absolute():
         raise RepositoryPathInvalid(
             f"{repo_path!r} is relative; give the absolute path of the repository."
         )
-    if not path.exists():
-        raise RepositoryPathInvalid(f"{repo_path} does not exist; check the path.")
-    if not path.is_dir():
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:
+        # Python 3.11 reports a symlink loop as RuntimeError.
         raise RepositoryPathInvalid(
-            f"{repo_path} is a file, not a directory; give the repository's root folder."
+            f"{repo_path} cannot be resolved ({exc}); give the repository's real path."
+        ) from None
+    if not _utf8(str(resolved)):
+        raise RepositoryPathInvalid(
+            f"{str(resolved)!r} is not valid UTF-8, which the index cannot store; "
+            "rename the directory."
         )
-    resolved = path.resolve()
     _check_allowed_root(resolved)
+    try:
+        mode = resolved.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise RepositoryPathInvalid(
+            f"{repo_path} does not exist; check the path."
+        ) from None
+    except OSError as exc:
+        raise RepositoryPathInvalid(
+            f"{repo_path} cannot be examined ({exc.strerror or exc}); check the path."
+        ) from None
+    if stat.S_ISREG(mode):
+        raise RepositoryPathInvalid(
+            f"{repo_path} is a file, not a directory; give the repository's root "
+            "folder."
+        )
+    if not stat.S_ISDIR(mode):
+        raise RepositoryPathInvalid(
+            f"{repo_path} is not a directory (a device, FIFO or socket); give the "
+            "repository's root folder."
+        )
     return resolved
+
+
+def _utf8(text: str) -> bool:
+    """Return whether `text` can be stored: file names need not be UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _allowed_roots() -> list[Path]:
@@ -123,7 +167,8 @@ def _check_allowed_root(path: Path) -> None:
     for forbidden in _FORBIDDEN_ROOTS:
         if text == forbidden or text.startswith(forbidden + "/"):
             raise RepositoryPathInvalid(
-                f"{path} is a system directory and is never indexed."
+                f"{path} lies under {forbidden}, a system directory that is never "
+                "indexed."
             )
     roots = _allowed_roots()
     if not any(path == root or root in path.parents for root in roots):
@@ -186,21 +231,43 @@ def embedding_index_ensure(*, alias: str, dimension: int) -> None:
         )
 
 
-def _read_text(path: str) -> tuple[bytes | None, str | None, str | None]:
-    """Return (raw bytes, text, skip reason) for a file."""
+def _read_text(
+    path: str, *, max_bytes: int
+) -> tuple[bytes | None, str | None, str | None, os.stat_result | None]:
+    """Return (raw bytes, text, skip reason, status of what was read) for a file.
+
+    Between the walk and this read the file may have vanished or been swapped
+    for a symlink out of the repository, a FIFO, a directory or something far
+    larger; so it is opened as the walker opens it (no symlink followed, never
+    blocking) and checked again on the descriptor.
+    """
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        descriptor = os.open(path, OPEN_FLAGS)
     except FileNotFoundError:
-        return None, None, "vanished"
+        return None, None, "vanished", None
     except OSError:
-        return None, None, "unreadable"
-    if b"\x00" in raw:
-        return raw, None, "binary"
+        return None, None, "unreadable", None
     try:
-        return raw, raw.decode("utf-8"), None
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            return None, None, "unreadable", None
+        if status.st_size > max_bytes:
+            return None, None, "too_large", None
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            # One byte over the limit tells a file that grew after fstat.
+            raw = handle.read(max_bytes + 1)
+    except OSError:
+        return None, None, "unreadable", None
+    finally:
+        os.close(descriptor)
+    if len(raw) > max_bytes:
+        return None, None, "too_large", None
+    if b"\x00" in raw:
+        return raw, None, "binary", status
+    try:
+        return raw, raw.decode("utf-8"), None, status
     except UnicodeDecodeError:
-        return raw, None, "invalid_utf8"
+        return raw, None, "invalid_utf8", status
 
 
 @dataclass
@@ -478,6 +545,11 @@ def _store_phase(
     try:
         for walked in walk.files:
             summary.files_done += 1
+            if not _utf8(walked.relative_path):
+                # PostgreSQL text is UTF-8: one such name would fail its batch.
+                skipped["invalid_name"] += 1
+                reporter(summary)
+                continue
             previous = known.get(walked.relative_path)
             if (
                 previous is not None
@@ -490,11 +562,16 @@ def _store_phase(
                 summary.files_unchanged += 1
                 reporter(summary)
                 continue
-            raw, text, reason = _read_text(walked.path)
+            raw, text, reason, status = _read_text(
+                walked.path, max_bytes=settings.INDEX_MAX_FILE_BYTES
+            )
             if reason is not None:
                 skipped[reason] += 1
                 reporter(summary)
                 continue
+            # Store the size and mtime of the bytes read, not of the walk: a
+            # file changed in between must look changed to the next run.
+            walked = replace(walked, size=status.st_size, mtime=status.st_mtime)
             seen.add(walked.relative_path)
             sha = hashlib.sha256(raw).hexdigest()
             if previous is not None and not force_reindex and previous["sha256"] == sha:

@@ -73,38 +73,68 @@ ProjectIdArg = Annotated[
 
 
 class _Sessions:
-    """Remember each MCP session's working directory."""
+    """Remember each MCP client's working directory.
+
+    Over legacy sessions a client is its connection (or its `mcp-session-id`
+    over HTTP). On the stateless 2026-07-28 protocol every request arrives on
+    a connection of its own, so a process that serves a single client (stdio,
+    in-memory) also keeps the last directory set as its own default; a shared
+    HTTP server does not, so that no client inherits another's project.
+    """
 
     def __init__(self) -> None:
         self._directories: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._by_header: dict[str, str] = {}
+        self._process_default: str | None = None
         self._lock = threading.Lock()
+        self.single_client = True
 
     def get(self, ctx: Context | None) -> str:
-        session = _session_of(ctx)
+        key, connection = _session_keys(ctx)
         with self._lock:
-            directory = self._directories.get(session) if session is not None else None
+            directory = (
+                (self._by_header.get(key) if key else None)
+                or (self._directories.get(connection) if connection is not None else None)
+                or (self._process_default if self.single_client else None)
+            )
         # Clients such as Claude Code start the server in the user's project.
         return directory or os.getcwd()
 
     def set(self, ctx: Context | None, directory: str) -> None:
-        session = _session_of(ctx)
-        if session is None:
-            raise ToolError("This call has no MCP session to remember a directory for.")
+        key, connection = _session_keys(ctx)
         with self._lock:
-            self._directories[session] = directory
+            if key:
+                self._by_header[key] = directory
+            if connection is not None:
+                self._directories[connection] = directory
+            if self.single_client:
+                self._process_default = directory
+            elif not key and connection is None:
+                raise ToolError(
+                    "This call carries no MCP session to remember a directory for; "
+                    "pass project_id to each tool instead."
+                )
 
 
-def _session_of(ctx: Context | None):
-    """Return an object that lives as long as the client's MCP connection.
+def _session_keys(ctx: Context | None) -> tuple[str | None, object | None]:
+    """Return (the HTTP session id, the connection object) of a request.
 
     The SDK builds a new ServerSession proxy per request; the connection it
-    wraps is what stays the same across one client's calls.
+    wraps is what stays the same across one client's calls on a legacy session.
     """
+    if ctx is None:
+        return None, None
     try:
-        session = ctx.session if ctx is not None else None
+        session = ctx.session
     except (AttributeError, ValueError, LookupError):
-        return None
-    return getattr(session, "_connection", session)
+        session = None
+    try:
+        headers = ctx.headers or {}
+    except (AttributeError, ValueError, LookupError):
+        headers = {}
+    key = headers.get("mcp-session-id") if hasattr(headers, "get") else None
+    connection = getattr(session, "_connection", session) if session is not None else None
+    return key, connection
 
 
 sessions = _Sessions()

@@ -94,6 +94,9 @@ def _traversable_by_others(path: Path) -> bool:
             mode = part.stat().st_mode
         except FileNotFoundError:
             continue
+        except OSError:
+            # e.g. a parent that is a file: server_ensure reports it clearly.
+            return False
         if not mode & stat.S_IXOTH:
             return False
     return True
@@ -193,10 +196,31 @@ def _service_account() -> pwd.struct_passwd:
 
 
 def _make_private_dir(path: Path, *, layout: ServerLayout) -> None:
+    """Create `path` (0700) for the server's user, or check the one that is there.
+
+    The socket directory may be a predictable name in /tmp: a directory someone
+    else made there, or a symlink planted in its place, is refused rather than
+    adopted. Adopted, its owner could swap the socket, and root's chown would
+    follow the link to wherever it points.
+    """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    owner = os.geteuid()
     if layout.run_as:
         account = _service_account()
-        os.chown(path, account.pw_uid, account.pw_gid)
+        owner = account.pw_uid
+        status = path.lstat()
+        if stat.S_ISDIR(status.st_mode) and status.st_uid in (0, owner):
+            os.chown(path, owner, account.pw_gid, follow_symlinks=False)
+    status = path.lstat()
+    if (
+        not stat.S_ISDIR(status.st_mode)
+        or status.st_uid != owner
+        or status.st_mode & 0o077
+    ):
+        raise ServerError(
+            f"{path} is not a private directory of the embedded PostgreSQL (a real "
+            f"directory of uid {owner} with mode 0700); remove it, then start again."
+        )
 
 
 def _run(
@@ -295,9 +319,24 @@ def server_ensure(*, layout: ServerLayout) -> ServerLayout:
 
     Safe to call from many processes at once: start-up happens under an
     exclusive lock, and a process that waited finds the server running.
+    Raise ServerError, naming the path, when its files cannot be written.
     """
     if server_accepts(layout=layout):
         return layout
+    try:
+        return _server_start(layout=layout)
+    except OSError as exc:
+        # A home that is a file, a read-only or full disk, a path the kernel
+        # refuses: say which path and what to change, not a traceback.
+        path = exc.filename or layout.home
+        raise ServerError(
+            f"The embedded PostgreSQL cannot use {path}: {exc.strerror or exc}. "
+            f"CODEBASE_MCP_HOME ({layout.home}) must be a writable directory with "
+            "free space; point it somewhere else if it cannot be."
+        ) from exc
+
+
+def _server_start(*, layout: ServerLayout) -> ServerLayout:
     if layout.run_as:
         _service_account()
     # Traverse-only for others when root, so the service user can reach its

@@ -28,9 +28,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except Exception as exc:
             if not self._missing_registry(exc):
                 server_ensure(layout=layout)
+                if self.pool is not None:
+                    self._connect_directly(conn_params)
                 return super().get_new_connection(conn_params)
             self._create_registry_database()
             return super().get_new_connection(conn_params)
+
+    def _connect_directly(self, conn_params) -> None:
+        """Raise the error a plain connection gets, if it gets one.
+
+        A pool that cannot connect only says it timed out after POOL_TIMEOUT;
+        one direct attempt tells why (a dropped database, a refused login) at
+        once, instead of a second wait for the same timeout.
+        """
+        self.Database.connect(**conn_params).close()
 
     def _missing_registry(self, exc: Exception) -> bool:
         """Return whether `exc` says the registry database does not exist yet."""

@@ -28,13 +28,15 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765, help="HTTP port (http only).")
 
     def handle(self, *args, **options):
-        from mcp_bridge.server import server
+        from mcp_bridge.server import server, sessions
 
         # First run on a fresh machine: create the registry tables quietly.
         call_command("migrate", interactive=False, verbosity=0, stdout=io.StringIO())
         connections.close_all()
         try:
             if options["transport"] == "http":
+                # Many clients share this process: no process-wide directory.
+                sessions.single_client = False
                 server.run(
                     "streamable-http", host=options["host"], port=options["port"]
                 )

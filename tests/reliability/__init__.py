@@ -1,0 +1,1 @@
+"""Reliability: isolation, refusals, hostile input, faults, load and upgrades."""
