@@ -2,16 +2,26 @@
 
 A project's page also shows what its database holds and its recent indexing
 jobs, starts indexing a repository (or reindexing one) and searches the code.
+The list places new projects on a server, moves projects between servers,
+downloads a project's backup and restores one from a file.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
+from django.db.models import QuerySet
 from django.http import (
+    FileResponse,
     HttpRequest,
     HttpResponse,
     HttpResponseNotAllowed,
@@ -24,8 +34,10 @@ from django.urls import URLPattern, path, reverse
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_start
 from indexing.selectors import index_job_list, project_status
+from registry.databases import database_name_sanitize, database_server_names
 from registry.exceptions import RegistryError
 from registry.models import Project
+from registry.operations import project_backup, project_move, project_restore
 from registry.selectors import project_find
 from registry.services import (
     project_create,
@@ -40,12 +52,35 @@ RECENT_JOBS = 10
 SEARCH_LIMIT = 10
 
 
+def _server_choices(*, automatic: str) -> list[tuple[str, str]]:
+    """Return the configured servers as choices, after a blank `automatic` one."""
+    return [("", automatic), *((name, name) for name in database_server_names())]
+
+
 class ProjectForm(forms.ModelForm):
     """Validate names with the registry's own rules before anything is created."""
+
+    # Not Project.server, which only a move may change: where a new project's
+    # database goes, offered on the add page alone.
+    placement = forms.ChoiceField(
+        label="Server",
+        required=False,
+        help_text="The PostgreSQL server that will hold the project's database.",
+    )
 
     class Meta:
         model = Project
         fields = ["name", "description", "metadata"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding:
+            # Read per form: the servers come from settings, not from import time.
+            self.fields["placement"].choices = _server_choices(
+                automatic="Automatic: the server with the fewest projects"
+            )
+        else:
+            del self.fields["placement"]
 
     def clean_name(self):
         try:
@@ -69,6 +104,34 @@ class RepositoryIndexForm(forms.Form):
     force_reindex = forms.BooleanField(label="Reindex every file", required=False)
 
 
+class ProjectRestoreForm(forms.Form):
+    """Parse "restore a backup"; the restore service judges the file itself."""
+
+    backup = forms.FileField(
+        label="Backup file",
+        help_text="A file written by `manage.py backupproject` or downloaded here.",
+    )
+    name = forms.CharField(
+        label="Restore as",
+        required=False,
+        max_length=255,
+        help_text="Project name; empty: the name the project was backed up under.",
+    )
+    server = forms.ChoiceField(label="Server", required=False)
+    replace = forms.BooleanField(
+        label="Replace an existing project of that name",
+        required=False,
+        help_text="Its current data is dropped once the restore has succeeded.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["server"].choices = _server_choices(
+            automatic="Automatic: the replaced project's server, else the one with "
+            "the fewest projects"
+        )
+
+
 class ProjectSearchForm(forms.Form):
     """Parse the search box; the search selector judges the query itself."""
 
@@ -82,6 +145,7 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "database_name",
+        "server",
         "size",
         "repositories",
         "chunks",
@@ -89,18 +153,26 @@ class ProjectAdmin(admin.ModelAdmin):
         "embedding_model",
     ]
     search_fields = ["name", "description"]
-    readonly_fields = ["id", "database_name", "created_at", "updated_at"]
+    readonly_fields = ["id", "database_name", "server", "created_at", "updated_at"]
     fields = ["name", "description", "metadata", *readonly_fields]
+    actions = ["backup_download"]
     change_form_template = "admin/registry/project/change_form.html"
+    change_list_template = "admin/registry/project/change_list.html"
     search_template = "admin/registry/project/search.html"
+    restore_template = "admin/registry/project/restore.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).using("default")
 
     def get_urls(self) -> list[URLPattern]:
-        """Add the project's index and search views before the catch-all routes."""
+        """Add the restore, index and search views before the catch-all routes."""
         info = self.opts.app_label, self.opts.model_name
         own = [
+            path(
+                "restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="%s_%s_restore" % info,
+            ),
             path(
                 "<path:object_id>/index/",
                 self.admin_site.admin_view(self.index_view),
@@ -162,7 +234,10 @@ class ProjectAdmin(admin.ModelAdmin):
                 )
                 return
             created = project_create(
-                name=obj.name, description=obj.description, metadata=obj.metadata
+                name=obj.name,
+                description=obj.description,
+                metadata=obj.metadata,
+                server=form.cleaned_data.get("placement") or None,
             )
         except RegistryError as exc:
             # The form was valid but the registry refused: show why, keep nothing.
@@ -171,10 +246,135 @@ class ProjectAdmin(admin.ModelAdmin):
         obj.pk = created.pk
         obj.id = created.id
         obj.database_name = created.database_name
+        obj.server = created.server
         obj.created_at = created.created_at
         obj.updated_at = created.updated_at
         obj._state.adding = False
         obj._state.db = "default"
+
+    def get_fields(self, request, obj=None):
+        """Offer the server choice when adding; show the server read-only after."""
+        if obj is None:
+            return ["name", "description", "metadata", "placement"]
+        return super().get_fields(request, obj)
+
+    def get_actions(self, request):
+        """Add one "move to <server>" action per configured server."""
+        actions = super().get_actions(request)
+        if IS_POPUP_VAR in request.GET or not self.has_change_permission(request):
+            return actions
+        for server in database_server_names():
+            name = f"move_to_{server}"
+            # Descriptions are %-formatted with the model's names.
+            description = f"Move selected projects to server {server!r}"
+            actions[name] = (
+                self._move_action(server),
+                name,
+                description.replace("%", "%%"),
+            )
+        return actions
+
+    @staticmethod
+    def _move_action(server: str) -> Callable[..., None]:
+        def move(
+            modeladmin: ProjectAdmin,
+            request: HttpRequest,
+            queryset: QuerySet[Project],
+        ) -> None:
+            for project in queryset:
+                try:
+                    report = project_move(project=project, to_server=server)
+                except RegistryError as exc:
+                    modeladmin.message_user(request, str(exc), messages.ERROR)
+                    continue
+                modeladmin.message_user(
+                    request,
+                    f"Moved {report.project!r} from {report.source!r} to "
+                    f"{report.target!r} in {report.seconds:.1f} s.",
+                    messages.SUCCESS,
+                )
+                for warning in report.warnings:
+                    modeladmin.message_user(request, warning, messages.WARNING)
+
+        return move
+
+    @admin.action(
+        description="Download a backup of the selected project", permissions=["view"]
+    )
+    def backup_download(
+        self, request: HttpRequest, queryset: QuerySet[Project]
+    ) -> FileResponse | None:
+        """Send the selected project's backup file as a download."""
+        if queryset.count() != 1:
+            self.message_user(
+                request, "Select exactly one project to back up.", messages.ERROR
+            )
+            return None
+        project = queryset.get()
+        try:
+            with tempfile.TemporaryDirectory(prefix="cbmcp-download-") as work:
+                path = Path(work) / "backup.tar"
+                project_backup(project=project, output=path)
+                # Opened before the directory is removed: the open file stays
+                # readable until FileResponse closes it after the last byte.
+                stream = open(path, "rb")
+        except RegistryError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return FileResponse(
+            stream,
+            as_attachment=True,
+            filename=f"{database_name_sanitize(name=project.name)}-{stamp}.backup.tar",
+            content_type="application/x-tar",
+        )
+
+    def restore_view(self, request: HttpRequest) -> HttpResponse:
+        """Restore a project from an uploaded backup file, then show it."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = ProjectRestoreForm(request.POST, request.FILES)
+        else:
+            form = ProjectRestoreForm()
+        if form.is_bound and form.is_valid():
+            replace = form.cleaned_data["replace"]
+            # Replacing drops a project's current data: more than adding one.
+            if replace and not self.has_delete_permission(request):
+                raise PermissionDenied
+            try:
+                with tempfile.TemporaryDirectory(prefix="cbmcp-upload-") as work:
+                    archive = Path(work) / "backup.tar"
+                    with open(archive, "wb") as target:
+                        for chunk in form.cleaned_data["backup"].chunks():
+                            target.write(chunk)
+                    report = project_restore(
+                        archive=archive,
+                        name=form.cleaned_data["name"] or None,
+                        server=form.cleaned_data["server"] or None,
+                        replace=replace,
+                    )
+            except RegistryError as exc:
+                messages.error(request, str(exc))
+            else:
+                verb = "Replaced" if report.replaced else "Restored"
+                messages.success(
+                    request,
+                    f"{verb} project {report.project.name!r} on server "
+                    f"{report.project.server!r}.",
+                )
+                for warning in report.warnings:
+                    messages.warning(request, warning)
+                return HttpResponseRedirect(self._change_url(report.project))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "title": "Restore a project from a backup",
+            "form": form,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.restore_template, context)
 
     def add_view(self, request, form_url="", extra_context=None):
         try:

@@ -1,18 +1,37 @@
-"""REST endpoints of the project registry: create, read, change and drop projects."""
+"""REST endpoints of the project registry.
+
+Create, read, change and drop projects; move them between database servers,
+back them up, restore them and read their metrics.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from ninja import Router
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.http import FileResponse, HttpRequest
+from ninja import File, Form, Router, UploadedFile
 
 from indexing.schemas import ProjectDetailOut
 from indexing.selectors import project_status
+from registry.databases import database_name_sanitize
 from registry.exceptions import RegistryError
 from registry.models import Project
+from registry.operations import (
+    project_backup,
+    project_metrics,
+    project_move,
+    project_restore,
+)
 from registry.schemas import (
     ProjectIn,
+    ProjectMetricsOut,
+    ProjectMoveIn,
+    ProjectMoveOut,
     ProjectOut,
     ProjectPatchIn,
+    ProjectRestoreOut,
     Text,
     error_responses,
 )
@@ -51,9 +70,44 @@ def projects_list(request: HttpRequest) -> list[Project]:
 def projects_create(request: HttpRequest, payload: ProjectIn) -> tuple[int, Project]:
     """Create a project and provision its database."""
     project = project_create(
-        name=payload.name, description=payload.description, metadata=payload.metadata
+        name=payload.name,
+        description=payload.description,
+        metadata=payload.metadata,
+        server=payload.server,
     )
     return 201, project
+
+
+# Declared before /projects/{id_or_name}: Django takes the first route that
+# matches, and ninja answers 405 when that path lacks the method. A project
+# named "restore" is therefore read, changed or deleted by its id.
+@router.post(
+    "/projects/restore",
+    response={201: ProjectRestoreOut, **error_responses(400, 409)},
+)
+def projects_restore(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    name: Form[Text | None] = None,
+    server: Form[Text | None] = None,
+    replace: Form[bool] = False,
+) -> tuple[int, dict]:
+    """Restore a project from an uploaded backup; an existing name needs replace."""
+    with tempfile.TemporaryDirectory(prefix="cbmcp-upload-") as work:
+        archive = Path(work) / "backup.tar"
+        with open(archive, "wb") as target:
+            for chunk in file.chunks():
+                target.write(chunk)
+        report = project_restore(
+            archive=archive, name=name or None, server=server or None, replace=replace
+        )
+    return 201, {
+        "project": report.project,
+        "replaced": report.replaced,
+        "tables": report.tables,
+        "source_project": report.source_project,
+        "warnings": report.warnings,
+    }
 
 
 def _detail(project: Project) -> dict:
@@ -101,3 +155,59 @@ def projects_delete(
         raise DeletionNotConfirmed(project)
     project_delete(project=project)
     return 204, None
+
+
+@router.post(
+    "/projects/{id_or_name}/move",
+    response={200: ProjectMoveOut, **error_responses(400, 404, 409)},
+)
+def projects_move(
+    request: HttpRequest, id_or_name: Text, payload: ProjectMoveIn
+) -> dict:
+    """Move a project's database to another server; a failure leaves it in place."""
+    project = project_get(reference=id_or_name)
+    return project_move(project=project, to_server=payload.server).as_dict()
+
+
+_TAR_RESPONSE = {
+    "responses": {
+        "200": {
+            "description": "The backup: a tar of manifest.json and database.dump.",
+            "content": {
+                "application/x-tar": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    }
+}
+
+
+@router.get(
+    "/projects/{id_or_name}/backup",
+    response={200: None, **error_responses(404)},
+    openapi_extra=_TAR_RESPONSE,
+)
+def projects_backup(request: HttpRequest, id_or_name: Text) -> FileResponse:
+    """Download a backup of a project: a tar of its manifest and pg_dump archive."""
+    project = project_get(reference=id_or_name)
+    with tempfile.TemporaryDirectory(prefix="cbmcp-download-") as work:
+        path = Path(work) / "backup.tar"
+        project_backup(project=project, output=path)
+        # Opened before the directory is removed: the open file stays readable
+        # until FileResponse closes it after the last byte.
+        stream = open(path, "rb")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return FileResponse(
+        stream,
+        as_attachment=True,
+        filename=f"{database_name_sanitize(name=project.name)}-{stamp}.backup.tar",
+        content_type="application/x-tar",
+    )
+
+
+@router.get(
+    "/projects/{id_or_name}/metrics",
+    response={200: ProjectMetricsOut, **error_responses(404)},
+)
+def projects_metrics(request: HttpRequest, id_or_name: Text) -> dict:
+    """Return a project's size, content, searches served and latency percentiles."""
+    return project_metrics(project=project_get(reference=id_or_name)).as_dict()

@@ -89,6 +89,11 @@ class ProjectIn(Schema):
     )
     description: Text = ""
     metadata: Metadata = Field(default_factory=dict)
+    server: Text | None = Field(
+        default=None,
+        description="Database server: `default` or a name from "
+        "PROJECT_DATABASE_SERVERS; omitted, the server holding the fewest projects.",
+    )
 
 
 class ProjectPatchIn(Schema):
@@ -118,6 +123,7 @@ class ProjectOut(Schema):
     name: str
     description: str
     database_name: str = Field(description="The project's own PostgreSQL database.")
+    server: str = Field(description="The PostgreSQL server that holds the database.")
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -128,3 +134,82 @@ class ProjectRefOut(Schema):
 
     id: uuid.UUID
     name: str
+
+
+class ProjectMoveIn(Schema):
+    """Where to move a project's database."""
+
+    server: Text = Field(
+        description="Target server: `default` or a name from PROJECT_DATABASE_SERVERS."
+    )
+
+
+class ProjectMoveOut(Schema):
+    """What a move did; the project is served from `target` afterwards."""
+
+    project: str
+    database_name: str
+    source: str
+    target: str
+    tables: dict[str, int] = Field(description="Rows copied and verified, per table.")
+    seconds: float
+    old_copy_dropped: bool = Field(
+        description="False when the old copy could not be dropped (see warnings)."
+    )
+    warnings: list[str]
+
+
+class ProjectRestoreOut(Schema):
+    """The project a backup was restored into."""
+
+    project: ProjectOut
+    replaced: bool = Field(description="Whether an existing project was replaced.")
+    tables: dict[str, int] = Field(description="Rows restored and verified, per table.")
+    source_project: str = Field(description="Name of the project that was backed up.")
+    warnings: list[str]
+
+
+class TableMetricsOut(Schema):
+    """PostgreSQL's statistics of one table of a project database."""
+
+    name: str
+    rows: int = Field(description="Estimated live rows (pg_stat_user_tables).")
+    dead_rows: int
+    table_bytes: int
+    index_bytes: int
+    seq_scans: int
+    index_scans: int
+
+
+class ProjectMetricsOut(Schema):
+    """A project's size, content, activity and search latency."""
+
+    project_id: uuid.UUID
+    name: str
+    server: str
+    database_name: str
+    size_bytes: int = Field(description="pg_database_size of the project database.")
+    index_bytes: int
+    repositories: int
+    files: int
+    chunks: int
+    embedded_chunks: int
+    embedded_fraction: float
+    embedding_model: str | None
+    last_indexed_at: datetime | None
+    queries_served: int = Field(description="Searches served since the project began.")
+    queries_by_mode: dict[str, int]
+    search_ms_total: float
+    search_latency_p50_ms: float | None = Field(
+        description="Median latency of the latest searches (up to 1000 of each mode)."
+    )
+    search_latency_p95_ms: float | None
+    latency_samples: int
+    connections: int = Field(description="Open connections to the project database.")
+    transactions_committed: int
+    transactions_rolled_back: int
+    blocks_read: int
+    blocks_hit: int
+    cache_hit_ratio: float | None
+    deadlocks: int
+    tables: list[TableMetricsOut]

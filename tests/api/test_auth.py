@@ -106,6 +106,10 @@ def test_docs_and_schema_are_served(client, locked):
         ("GET", "/api/projects/{id_or_name}/repositories"),
         ("GET", "/api/projects/{id_or_name}/search"),
         ("GET", "/api/jobs/{job_id}"),
+        ("POST", "/api/projects/{id_or_name}/move"),
+        ("GET", "/api/projects/{id_or_name}/backup"),
+        ("POST", "/api/projects/restore"),
+        ("GET", "/api/projects/{id_or_name}/metrics"),
     }
     health = schema["paths"]["/api/health"]["get"]
     assert "security" not in health
