@@ -544,22 +544,45 @@ def _shape_results(*, rows: list[tuple], context_lines: int) -> list[SearchResul
     return results
 
 
+# Chunks of these kinds hold a header and member signatures but span the whole
+# body; a member found inside one is the more useful answer.
+CONTAINER_KINDS = frozenset(
+    {"class", "interface", "struct", "trait", "impl", "object", "enum", "type"}
+)
+
+
 def _merge_overlapping(results: list[SearchResult]) -> list[SearchResult]:
-    """Fold hits that overlap a better hit of the same file into it."""
+    """Fold hits that overlap a better hit of the same file into it.
+
+    A member (method, function) nested in a better-ranked container chunk
+    takes the container's place and rank: the answer is the function, not the
+    whole class around it.
+    """
     kept: list[SearchResult] = []
     for result in results:
-        for better in kept:
+        for index, better in enumerate(kept):
             if (
-                better.repository_id == result.repository_id
-                and better.file_path == result.file_path
-                and result.start_line <= better.end_line
-                and better.start_line <= result.end_line
+                better.repository_id != result.repository_id
+                or better.file_path != result.file_path
+                or result.start_line > better.end_line
+                or better.start_line > result.end_line
             ):
-                if result.start_line < better.start_line or result.end_line > better.end_line:
-                    better.content = _union_content(better, result)
-                    better.start_line = min(better.start_line, result.start_line)
-                    better.end_line = max(better.end_line, result.end_line)
-                break
+                continue
+            nested = better.start_line <= result.start_line <= result.end_line <= (
+                better.end_line
+            )
+            if (
+                nested
+                and better.kind in CONTAINER_KINDS
+                and result.kind not in CONTAINER_KINDS
+            ):
+                result.score = better.score
+                kept[index] = result
+            elif result.start_line < better.start_line or result.end_line > better.end_line:
+                better.content = _union_content(better, result)
+                better.start_line = min(better.start_line, result.start_line)
+                better.end_line = max(better.end_line, result.end_line)
+            break
         else:
             kept.append(result)
     return kept

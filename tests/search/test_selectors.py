@@ -197,3 +197,26 @@ def test_glob_translation():
     assert not re.match(_glob_regex("src/*.py"), "src/a/c.py")
     assert not re.match(_glob_regex("*.py"), "a/c.py")
     assert re.match(_glob_regex("file?.ts"), "file1.ts")
+
+
+def test_a_method_inside_a_better_ranked_class_takes_its_place():
+    from search.selectors import SearchResult, _merge_overlapping
+
+    def hit(kind, start, end, score, symbol):
+        return SearchResult(
+            file_path="a.py", repository="/r", repository_id="1", start_line=start,
+            end_line=end, language="python", symbol=symbol, kind=kind, score=score,
+            content=symbol,
+        )
+
+    merged = _merge_overlapping(
+        [
+            hit("class", 1, 200, 0.9, "Invoice"),
+            hit("function", 300, 310, 0.8, "other"),
+            hit("method", 40, 60, 0.7, "Invoice.total"),
+        ]
+    )
+    assert [(m.symbol, m.start_line, m.end_line, m.score) for m in merged] == [
+        ("Invoice.total", 40, 60, 0.9),
+        ("other", 300, 310, 0.8),
+    ]
