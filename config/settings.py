@@ -184,10 +184,12 @@ CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
 
 # --- Search --------------------------------------------------------------------
 # Reciprocal rank fusion: score = ws / (k + semantic rank) + wk / (k + keyword
-# rank). Tuned with bench/quality.py; see the README for the figures.
-SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=60.0)
+# rank). Tuned with bench/quality.py (grid over k and wk, 985 docstring + 33
+# hand-written queries): PostgreSQL's ts_rank has no IDF, so full-text ranks
+# natural questions poorly and only a light keyword weight helps both sets.
+SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=20.0)
 SEARCH_SEMANTIC_WEIGHT = env.float("SEARCH_SEMANTIC_WEIGHT", default=1.0)
-SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=0.5)
+SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=0.05)
 
 # --- Project resolution ----------------------------------------------------
 WORKFLOW_MCP_URL = env.str("WORKFLOW_MCP_URL", default="")
