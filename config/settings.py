@@ -190,6 +190,9 @@ CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
 SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=20.0)
 SEARCH_SEMANTIC_WEIGHT = env.float("SEARCH_SEMANTIC_WEIGHT", default=1.0)
 SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=0.05)
+# Full-text matches ranked per query at most (bench/search_latency.py: ranking
+# every match of common words took p95 450 ms at 100k chunks).
+SEARCH_KEYWORD_SCAN_LIMIT = env.int("SEARCH_KEYWORD_SCAN_LIMIT", default=2000)
 
 # --- Project resolution ----------------------------------------------------
 WORKFLOW_MCP_URL = env.str("WORKFLOW_MCP_URL", default="")

@@ -304,9 +304,12 @@ def _candidate_sql(
         f"q AS (SELECT {keyword_expr} AS query),"
         " keyword AS ("
         " SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM ("
-        "  SELECT c.id, ts_rank_cd(c.search_vector, q.query) AS score"
-        f"  FROM code_chunks c, q WHERE c.search_vector @@ q.query AND {where}"
-        "  ORDER BY score DESC, c.id LIMIT %(k)s) s)"
+        "  SELECT m.id, ts_rank_cd(m.search_vector, q.query) AS score FROM ("
+        # Ranking every match of common words is what costs time on a big
+        # project; rank a bounded set of matches instead.
+        "   SELECT c.id, c.search_vector FROM code_chunks c, q"
+        f"   WHERE c.search_vector @@ q.query AND {where} LIMIT %(scan)s) m, q"
+        "  ORDER BY score DESC, m.id LIMIT %(k)s) s)"
     )
     if mode == "semantic":
         return (
@@ -456,6 +459,7 @@ def _run_query(
         "kq": keyword_param,
         "qv": query_vector,
         "k": candidates,
+        "scan": int(settings.SEARCH_KEYWORD_SCAN_LIMIT),
         "rrf_k": float(settings.SEARCH_RRF_K),
         "ws": float(settings.SEARCH_SEMANTIC_WEIGHT),
         "wk": float(settings.SEARCH_KEYWORD_WEIGHT),
