@@ -173,6 +173,12 @@ EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="minilm")
 OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="")
 OLLAMA_EMBEDDING_MODEL = env.str("OLLAMA_EMBEDDING_MODEL", default="nomic-embed-text")
 OLLAMA_TIMEOUT = env.float("OLLAMA_TIMEOUT", default=30.0)
+# MiniLM: 128 tokens and int8 activations are what make ~100+ chunks/s on two
+# cores (bench/embed_bench.py); each changes the model id, so a switch asks for
+# --reembed instead of mixing vectors.
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=os.cpu_count() or 1)
+MINILM_MAX_TOKENS = env.int("MINILM_MAX_TOKENS", default=128)
+MINILM_ACTIVATIONS = env.str("MINILM_ACTIVATIONS", default="int8")
 if OLLAMA_BASE_URL and "EMBEDDING_BACKEND" not in os.environ:
     EMBEDDING_BACKEND = "ollama"
 
