@@ -604,7 +604,9 @@ def main() -> None:
             f"settings: embedder {embedder.model_id}; limit {LIMIT}; defaults "
             f"SEARCH_RRF_K={settings.SEARCH_RRF_K:g} "
             f"SEARCH_SEMANTIC_WEIGHT={settings.SEARCH_SEMANTIC_WEIGHT:g} "
-            f"SEARCH_KEYWORD_WEIGHT={settings.SEARCH_KEYWORD_WEIGHT:g}; "
+            f"SEARCH_KEYWORD_WEIGHT={settings.SEARCH_KEYWORD_WEIGHT:g} "
+            "SEARCH_KEYWORD_SCAN_LIMIT="
+            f"{getattr(settings, 'SEARCH_KEYWORD_SCAN_LIMIT', 'none')}; "
             f"BM25 k1=1.2 b=0.75 over {WINDOW_LINES}-line windows"
         )
         evaluate(

@@ -271,6 +271,7 @@ def explain(*, project, embedder, queries: list[str]) -> None:
             "kq": keyword_param,
             "qv": selectors._vector_literal(embedder.embed_query(query)),
             "k": candidates,
+            "scan": int(getattr(settings, "SEARCH_KEYWORD_SCAN_LIMIT", 10**9)),
             "rrf_k": float(settings.SEARCH_RRF_K),
             "ws": float(settings.SEARCH_SEMANTIC_WEIGHT),
             "wk": float(settings.SEARCH_KEYWORD_WEIGHT),
@@ -342,7 +343,9 @@ def main() -> None:
         f"settings: embedder {embedder.model_id}; "
         f"SEARCH_RRF_K={settings.SEARCH_RRF_K:g} "
         f"SEARCH_SEMANTIC_WEIGHT={settings.SEARCH_SEMANTIC_WEIGHT:g} "
-        f"SEARCH_KEYWORD_WEIGHT={settings.SEARCH_KEYWORD_WEIGHT:g}; limit 10, "
+        f"SEARCH_KEYWORD_WEIGHT={settings.SEARCH_KEYWORD_WEIGHT:g} "
+        "SEARCH_KEYWORD_SCAN_LIMIT="
+        f"{getattr(settings, 'SEARCH_KEYWORD_SCAN_LIMIT', 'none')}; limit 10, "
         "40 candidates per list, hnsw.ef_search 40"
     )
     project = project_create(name=f"bench-latency-{uuid.uuid4().hex[:8]}")
