@@ -582,7 +582,13 @@ def _merge_overlapping(results: list[SearchResult]) -> list[SearchResult]:
             ):
                 result.score = better.score
                 kept[index] = result
-            elif result.start_line < better.start_line or result.end_line > better.end_line:
+            elif (
+                result.kind not in CONTAINER_KINDS
+                and better.kind not in CONTAINER_KINDS
+                and (result.start_line < better.start_line or result.end_line > better.end_line)
+            ):
+                # Only pieces of one split function or overlapping windows are
+                # widened; a class around a better hit is dropped, not merged.
                 better.content = _union_content(better, result)
                 better.start_line = min(better.start_line, result.start_line)
                 better.end_line = max(better.end_line, result.end_line)

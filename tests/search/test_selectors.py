@@ -220,3 +220,19 @@ def test_a_method_inside_a_better_ranked_class_takes_its_place():
         ("Invoice.total", 40, 60, 0.9),
         ("other", 300, 310, 0.8),
     ]
+
+
+def test_a_class_ranked_below_its_method_does_not_widen_it():
+    from search.selectors import SearchResult, _merge_overlapping
+
+    def hit(kind, start, end, score, symbol):
+        return SearchResult(
+            file_path="a.py", repository="/r", repository_id="1", start_line=start,
+            end_line=end, language="python", symbol=symbol, kind=kind, score=score,
+            content=symbol,
+        )
+
+    merged = _merge_overlapping(
+        [hit("method", 162, 172, 0.9, "A.f"), hit("class", 86, 929, 0.8, "A")]
+    )
+    assert [(m.symbol, m.start_line, m.end_line) for m in merged] == [("A.f", 162, 172)]
