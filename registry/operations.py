@@ -906,15 +906,14 @@ def search_stat_record(*, alias: str, latency_ms: float, mode: str) -> None:
     try:
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.execute(_RECORD_SQL, params)
-    except DatabaseError:
+    except DatabaseError as exc:
         if alias not in _record_warned:
             _record_warned.add(alias)
             logger.warning(
-                "search statistics of %s are not recorded; migrate its database "
-                "(manage.py migrate indexing --database %s)",
+                "search statistics of %s are not recorded (%s); bring its schema "
+                "up to date with `manage.py migrate_projects`",
                 alias,
-                alias,
-                exc_info=True,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
 
 
