@@ -247,7 +247,6 @@ def explain(*, project, embedder, queries: list[str]) -> None:
     Uses the selector's private SQL builders, so the statement is the one
     chunk_search runs, not a copy that could drift.
     """
-    from django.conf import settings
     from django.db import transaction
 
     from registry.databases import project_connection
@@ -258,46 +257,38 @@ def explain(*, project, embedder, queries: list[str]) -> None:
     limit = 10
     candidates = max(limit * 4, 40)
     for query in queries:
-        keyword_expr, keyword_param = selectors._keyword_query(query)
-        head = selectors._candidate_sql(
-            mode="hybrid", dimension=DIMENSION, where="TRUE", keyword_expr=keyword_expr
+        statement = selectors.search_statement(
+            mode="hybrid",
+            dimension=DIMENSION,
+            where="TRUE",
+            filter_params={},
+            keyword_query=selectors._keyword_query(query),
+            query_vector=selectors._vector_literal(embedder.embed_query(query)),
+            candidates=candidates,
+            fetch=limit * 3,
         )
-        sql = (
-            f"EXPLAIN (ANALYZE, BUFFERS) {head} SELECT c.id, fused.score "
-            "FROM fused JOIN code_chunks c ON c.id = fused.id "
-            "ORDER BY fused.score DESC, c.id LIMIT %(fetch)s"
-        )
-        params = {
-            "kq": keyword_param,
-            "qv": selectors._vector_literal(embedder.embed_query(query)),
-            "k": candidates,
-            "scan": int(getattr(settings, "SEARCH_KEYWORD_SCAN_LIMIT", 10**9)),
-            "rrf_k": float(settings.SEARCH_RRF_K),
-            "ws": float(settings.SEARCH_SEMANTIC_WEIGHT),
-            "wk": float(settings.SEARCH_KEYWORD_WEIGHT),
-            "fetch": limit * 3,
-        }
         connection = project_connection(database_name=alias)
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true), "
                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                [str(max(40, candidates))],
+                [str(statement.ef_search)],
             )
             cursor.execute(
                 "SELECT count(*) FROM code_chunks c WHERE c.search_vector @@ "
-                f"{keyword_expr}",
-                {"kq": keyword_param},
+                "replace(plainto_tsquery('english'::regconfig, %(kw)s)::text, '&', '|')"
+                "::tsquery",
+                statement.params,
             )
             matching = cursor.fetchone()[0]
-            cursor.execute(sql, params)
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement.sql}", statement.params)
             plan = "\n".join(
                 f"    {_VECTOR_LITERAL.sub('[...]', row[0])}"
                 for row in cursor.fetchall()
             )
         print(
             f"\n  EXPLAIN ANALYZE hybrid {query!r} "
-            f"({matching} chunks match the keywords)"
+            f"({matching} chunks hold a word of the query)"
         )
         print(plan)
 

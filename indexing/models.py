@@ -1,7 +1,8 @@
 """Indexing models.
 
-`Repository`, `CodeFile`, `CodeChunk`, `EmbeddingSpace` and the search
-statistics (`SearchCounter`, `SearchLatency`) live in each project's own
+`Repository`, `CodeFile`, `CodeChunk`, `EmbeddingSpace`, the full-text term
+statistics (`SearchTerm`, `SearchTermTotals`) and the search statistics
+(`SearchCounter`, `SearchLatency`) live in each project's own
 database (always queried with `.using(alias)`); `IndexJob` lives in the
 registry so that any process can follow a job of any project.
 """
@@ -16,10 +17,13 @@ from pgvector.django import VectorField
 
 # Header terms (symbol and path, identifiers split into words) weigh more than
 # the body (code plus its split identifiers). Built by PostgreSQL itself so
-# every writer gets the same vector.
+# every writer gets the same vector. Dots become spaces first: PostgreSQL's
+# parser reads `self.headers.get` as one host name, which would hide every
+# attribute and method a chunk uses from keyword search.
 SEARCH_VECTOR_SQL = (
     "setweight(to_tsvector('english'::regconfig, header_terms), 'A') || "
-    "setweight(to_tsvector('english'::regconfig, content || ' ' || body_terms), 'B')"
+    "setweight(to_tsvector('english'::regconfig, "
+    "translate(content, '.', ' ') || ' ' || body_terms), 'B')"
 )
 
 
@@ -108,6 +112,33 @@ class CodeChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.relative_path}:{self.start_line}-{self.end_line}"
+
+
+class SearchTerm(models.Model):
+    """How many chunks of the project hold one full-text lexeme.
+
+    Keyword search weighs a query word by how rare it is (BM25's IDF) and
+    looks up candidates through the rarest words first. Statement triggers on
+    `code_chunks` (migration 0003) keep the counts exact as chunks come and
+    go; nothing in Python writes them.
+    """
+
+    lexeme = models.TextField(primary_key=True)
+    chunks = models.IntegerField()
+
+    class Meta:
+        db_table = "search_terms"
+
+
+class SearchTermTotals(models.Model):
+    """The one row of corpus totals BM25 needs: chunks and their summed lengths."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    chunks = models.BigIntegerField(default=0)
+    lexemes = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "search_term_totals"
 
 
 class EmbeddingSpace(models.Model):

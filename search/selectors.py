@@ -40,6 +40,14 @@ MAX_FILTER_CHARS = 1000
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 # websearch_to_tsquery syntax a user may mean on purpose: keep it as written.
 _WEBSEARCH_SYNTAX = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
+_EXCLUDED = re.compile(r'(^|\s)-"[^"]*"?|(^|\s)-\S+')
+# BM25 over the chunk's lexemes. A word's term frequency is 1 when the chunk
+# holds it, plus HEADER_WEIGHT when its path or symbol does (tsvector weight
+# A); k1 and b are the usual defaults, which bench/quality.py found as good as
+# any other on code.
+BM25_K1 = 1.2
+BM25_B = 0.75
+HEADER_WEIGHT = 3
 
 
 @dataclass
@@ -129,24 +137,33 @@ def _clean_filter(name: str, value: object) -> str | None:
     return value
 
 
-def _keyword_query(query: str) -> tuple[str, str]:
-    """Return (SQL tsquery expression, its parameter) for a user query.
+@dataclass(frozen=True)
+class KeywordQuery:
+    """What keyword search weighs, and the websearch filter a query asked for."""
 
-    Both go through websearch_to_tsquery. A plain question becomes an OR of its
-    words plus the parts of any compound identifier (ranked by how many
-    match): an AND of every word of a sentence would rarely match any code. A
-    query that uses websearch syntax (quotes, -exclusions, or) keeps its meaning.
+    words: str
+    websearch: str | None
+
+
+def _keyword_query(query: str) -> KeywordQuery:
+    """Return the words of a query to rank by, plus any websearch filter.
+
+    Every word and the parts of every compound identifier are ranked by BM25
+    (a plain question matches code by some of its words, never all of them).
+    A query that uses websearch syntax (quotes, -exclusions, or) keeps its
+    meaning as a filter, and its wanted words are ranked the same way.
     """
-    expression = "websearch_to_tsquery('english'::regconfig, %(kq)s)"
-    if _WEBSEARCH_SYNTAX.search(query):
-        return expression, query
+    websearch = query if _WEBSEARCH_SYNTAX.search(query) else None
+    wanted = _EXCLUDED.sub(" ", query) if websearch else query
     words: list[str] = []
-    for token in _WORD.findall(query):
+    for token in _WORD.findall(wanted):
+        if websearch and token.lower() == "or":
+            continue
         words.append(token)
         parts = identifier_split(identifier=token)
         if len(parts) > 1:
             words.extend(parts)
-    return expression, " or ".join(dict.fromkeys(words)) or query
+    return KeywordQuery(words=" ".join(dict.fromkeys(words)), websearch=websearch)
 
 
 _ANY_DIRS, _ANYTHING, _ANY_NAME = "(.*/)?", ".*", "[^/]*"
@@ -286,12 +303,60 @@ def _vector_literal(vector) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
+# Keyword candidates, ranked by BM25 in SQL:
+# - qt: the query's lexemes that occur in the project, with their IDF, as
+#   tsqueries (any weight, and header weight A), and how many chunks hold
+#   them or rarer query words;
+# - kc: the chunks holding one of the rarest words, found through the GIN
+#   index, taking words as long as their chunk counts add up to at most
+#   SEARCH_KEYWORD_SCAN_LIMIT (the rarest word always; should it alone hold
+#   more chunks, no more than that many of them);
+#   Common words still add to the score of these chunks; they only stop
+#   bringing in thousands of chunks that rare words would outrank anyway;
+# - keyword: each candidate's BM25 over all query words.
+# kc holds each candidate's tsvector decompressed once (`|| ''`): a TOASTed
+# value is otherwise fetched and decompressed again for every query word.
+# Lexemes are quoted for the tsquery input syntax ('' and \\ escaped), which
+# takes them as they are; to_tsquery would stem them a second time.
+_KEYWORD_SQL = r"""
+tot AS (SELECT greatest(chunks, 1)::float8 AS n,
+    greatest(lexemes, 1)::float8 / greatest(chunks, 1) AS avgdl
+    FROM search_term_totals WHERE id = 1),
+qw AS (SELECT DISTINCT w AS lexeme,
+    '''' || replace(replace(w, '\', '\\'), '''', '''''') || '''' AS quoted
+    FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, %(kw)s))) AS w),
+qt AS (SELECT qw.quoted, qw.quoted::tsquery AS any_q,
+    (qw.quoted || ':A')::tsquery AS head_q,
+    ln(1 + (tot.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf,
+    t.chunks,
+    sum(t.chunks) OVER (ORDER BY t.chunks, t.lexeme ROWS UNBOUNDED PRECEDING) AS upto
+    FROM qw JOIN search_terms t ON t.lexeme = qw.lexeme CROSS JOIN tot),
+cq AS (SELECT string_agg(quoted, ' | ')::tsquery AS query FROM qt
+    WHERE upto <= %(scan)s OR upto = chunks),
+kc AS MATERIALIZED (SELECT c.id, c.search_vector || ''::tsvector AS sv
+    FROM code_chunks c, cq
+    WHERE c.search_vector @@ cq.query AND {where}{websearch} LIMIT %(scan)s),
+keyword AS (SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM (
+    SELECT kc.id, sum(qt.idf * x.tf * (%(k1)s::float8 + 1) / (x.tf + kc.norm)) AS score
+    FROM (SELECT kc.id, kc.sv, %(k1)s::float8 * (1 - %(b)s::float8
+            + %(b)s::float8 * length(kc.sv) / tot.avgdl) AS norm
+          FROM kc CROSS JOIN tot) kc
+    JOIN qt ON kc.sv @@ qt.any_q
+    CROSS JOIN LATERAL (SELECT CASE WHEN kc.sv @@ qt.head_q THEN 1 + %(hw)s::float8
+        ELSE 1 END AS tf) x
+    GROUP BY kc.id ORDER BY score DESC, kc.id LIMIT %(k)s) s)
+"""
+_WEBSEARCH_FILTER = (
+    " AND c.search_vector @@ websearch_to_tsquery('english'::regconfig, %(ws_query)s)"
+)
+
+
 def _candidate_sql(
     *,
     mode: str,
     dimension: int | None,
     where: str,
-    keyword_expr: str,
+    websearch: bool,
 ) -> str:
     semantic = (
         "semantic AS ("
@@ -300,17 +365,9 @@ def _candidate_sql(
         f"  ORDER BY c.embedding::vector({dimension}) <=> %(qv)s::vector({dimension})"
         "  LIMIT %(k)s) s)"
     )
-    keyword = (
-        f"q AS (SELECT {keyword_expr} AS query),"
-        " keyword AS ("
-        " SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM ("
-        "  SELECT m.id, ts_rank_cd(m.search_vector, q.query) AS score FROM ("
-        # Ranking every match of common words is what costs time on a big
-        # project; rank a bounded set of matches instead.
-        "   SELECT c.id, c.search_vector FROM code_chunks c, q"
-        f"   WHERE c.search_vector @@ q.query AND {where} LIMIT %(scan)s) m, q"
-        "  ORDER BY score DESC, m.id LIMIT %(k)s) s)"
-    )
+    keyword = _KEYWORD_SQL.format(
+        where=where, websearch=_WEBSEARCH_FILTER if websearch else ""
+    ).strip()
     if mode == "semantic":
         return (
             f"WITH {semantic}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) AS score "
@@ -395,22 +452,21 @@ def chunk_search(
         if effective_mode == "keyword" and mode == "semantic":
             effective_mode = "semantic_unavailable"
 
-    keyword_expr, keyword_param = _keyword_query(query)
+    keyword_query = _keyword_query(query)
     candidates = max(limit * 4, 40)
     rows: list[tuple] = []
     if effective_mode != "semantic_unavailable":
-        rows = _run_query(
-            alias=alias,
+        statement = search_statement(
             mode=effective_mode,
             dimension=dimension,
             where=where,
             filter_params=filter_params,
-            keyword_expr=keyword_expr,
-            keyword_param=keyword_param,
+            keyword_query=keyword_query,
             query_vector=query_vector,
             candidates=candidates,
             fetch=limit * 3,
         )
+        rows = _run_query(alias=alias, statement=statement)
     results = _shape_results(rows=rows, context_lines=context_lines)
     results = _merge_overlapping(results)[:limit]
     truncated = False
@@ -429,21 +485,32 @@ def chunk_search(
     return response
 
 
-def _run_query(
+@dataclass(frozen=True)
+class SearchStatement:
+    """The one SQL statement of a search, its parameters and its HNSW setting."""
+
+    sql: str
+    params: dict[str, object]
+    ef_search: int | None
+
+
+def search_statement(
     *,
-    alias: str,
     mode: str,
     dimension: int | None,
     where: str,
     filter_params: dict[str, object],
-    keyword_expr: str,
-    keyword_param: str,
+    keyword_query: KeywordQuery,
     query_vector: str | None,
     candidates: int,
     fetch: int,
-) -> list[tuple]:
+) -> SearchStatement:
+    """Build the statement chunk_search runs (bench/search_latency.py explains it)."""
     head = _candidate_sql(
-        mode=mode, dimension=dimension, where=where, keyword_expr=keyword_expr
+        mode=mode,
+        dimension=dimension,
+        where=where,
+        websearch=keyword_query.websearch is not None,
     )
     sql = (
         f"{head} SELECT c.id, c.relative_path, r.path, c.repository_id, c.start_line,"
@@ -456,7 +523,11 @@ def _run_query(
     )
     params = {
         **filter_params,
-        "kq": keyword_param,
+        "kw": keyword_query.words,
+        "ws_query": keyword_query.websearch,
+        "k1": BM25_K1,
+        "b": BM25_B,
+        "hw": HEADER_WEIGHT,
         "qv": query_vector,
         "k": candidates,
         "scan": int(settings.SEARCH_KEYWORD_SCAN_LIMIT),
@@ -465,17 +536,22 @@ def _run_query(
         "wk": float(settings.SEARCH_KEYWORD_WEIGHT),
         "fetch": fetch,
     }
+    # Enough HNSW candidates for the fused list; iterative scans (set with it)
+    # keep filters from starving the vector side of results.
+    ef_search = None if mode == "keyword" else max(40, candidates)
+    return SearchStatement(sql=sql, params=params, ef_search=ef_search)
+
+
+def _run_query(*, alias: str, statement: SearchStatement) -> list[tuple]:
     connection = project_connection(database_name=alias)
     with transaction.atomic(using=alias), connection.cursor() as cursor:
-        if mode != "keyword":
-            # Enough HNSW candidates for the fused list, and iterative scans so
-            # that filters cannot starve the vector side of results.
+        if statement.ef_search is not None:
             cursor.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true), "
                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                [str(max(40, candidates))],
+                [str(statement.ef_search)],
             )
-        cursor.execute(sql, params)
+        cursor.execute(statement.sql, statement.params)
         return cursor.fetchall()
 
 

@@ -236,3 +236,50 @@ def test_a_class_ranked_below_its_method_does_not_widen_it():
         [hit("method", 162, 172, 0.9, "A.f"), hit("class", 86, 929, 0.8, "A")]
     )
     assert [(m.symbol, m.start_line, m.end_line) for m in merged] == [("A.f", 162, 172)]
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for relative, source in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    return root
+
+
+@pytest.fixture
+def widgets(project_factory, tmp_path):
+    """Five files that say 'widget' over and over, one that says 'frobnicate' once."""
+    files = {
+        f"widgets/w{n}.py": (
+            f"def widget_{n}(widget):\n"
+            "    widget.widget = widget.widget or widget\n"
+            "    return widget\n"
+        )
+        for n in range(5)
+    }
+    files["tools/frob.py"] = "def tidy(widget):\n    return widget.frobnicate()\n"
+    project = project_factory()
+    repository_index(project=project, repo_path=str(_write(tmp_path / "w", files)), embed=False)
+    return project
+
+
+def test_keyword_ranking_weighs_rare_words_above_repeated_common_ones(widgets):
+    response = chunk_search(project=widgets, query="widget frobnicate", mode="keyword")
+    assert response.results[0].file_path == "tools/frob.py"
+    assert len(response.results) == 6
+
+
+def test_keyword_candidates_come_from_the_rarest_words_first(widgets, settings):
+    # With room for one chunk, the rarest word's chunk is the one looked up;
+    # a lookup in storage order would have found a widget file first.
+    settings.SEARCH_KEYWORD_SCAN_LIMIT = 1
+    response = chunk_search(project=widgets, query="widget frobnicate", mode="keyword")
+    assert [hit.file_path for hit in response.results] == ["tools/frob.py"]
+
+
+def test_websearch_syntax_keeps_its_meaning(widgets):
+    quoted = chunk_search(project=widgets, query='"widget_3"', mode="keyword")
+    assert [hit.file_path for hit in quoted.results] == ["widgets/w3.py"]
+    excluded = chunk_search(project=widgets, query="widget -frobnicate", mode="keyword")
+    paths = {hit.file_path for hit in excluded.results}
+    assert "tools/frob.py" not in paths and len(paths) == 5
