@@ -179,6 +179,15 @@ OLLAMA_TIMEOUT = env.float("OLLAMA_TIMEOUT", default=30.0)
 EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=os.cpu_count() or 1)
 MINILM_MAX_TOKENS = env.int("MINILM_MAX_TOKENS", default=128)
 MINILM_ACTIVATIONS = env.str("MINILM_ACTIVATIONS", default="int8")
+# How far a chunk's vector leans towards the vector of its symbol's words
+# (indexing.services.chunk_vectors; tuned with bench/quality.py). Takes effect
+# for chunks embedded from then on: `index --reembed` applies it to a project.
+SYMBOL_VECTOR_WEIGHT = env.float("SYMBOL_VECTOR_WEIGHT", default=0.2)
+if not 0.0 <= SYMBOL_VECTOR_WEIGHT < 0.5:
+    raise ImproperlyConfigured(
+        f"SYMBOL_VECTOR_WEIGHT={SYMBOL_VECTOR_WEIGHT} is out of range; use 0 (code "
+        "only) up to below 0.5 (the code must keep the larger share)."
+    )
 if OLLAMA_BASE_URL and "EMBEDDING_BACKEND" not in os.environ:
     EMBEDDING_BACKEND = "ollama"
 
@@ -196,9 +205,11 @@ CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
 SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=20.0)
 SEARCH_SEMANTIC_WEIGHT = env.float("SEARCH_SEMANTIC_WEIGHT", default=1.0)
 SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=0.05)
-# Full-text matches ranked per query at most (bench/search_latency.py: ranking
-# every match of common words took p95 450 ms at 100k chunks).
-SEARCH_KEYWORD_SCAN_LIMIT = env.int("SEARCH_KEYWORD_SCAN_LIMIT", default=2000)
+# Keyword candidates ranked per query at most: chunks are looked up through
+# the rarest query words until their chunk counts reach this many (search/
+# selectors.py). Each candidate costs ~10 us of BM25 scoring; bench/quality.py
+# lost nothing measurable going from 2000 to 1000.
+SEARCH_KEYWORD_SCAN_LIMIT = env.int("SEARCH_KEYWORD_SCAN_LIMIT", default=1000)
 
 # --- Project resolution ----------------------------------------------------
 WORKFLOW_MCP_URL = env.str("WORKFLOW_MCP_URL", default="")

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -39,7 +40,7 @@ from indexing.exceptions import (
     RepositoryPathInvalid,
 )
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
-from indexing.terms import header_terms, identifier_terms
+from indexing.terms import header_terms, identifier_terms, symbol_words
 from indexing.walking import OPEN_FLAGS, WalkedFile, repository_walk
 from registry.databases import project_connection
 from registry.models import Project
@@ -191,15 +192,20 @@ def embedding_space_check(
 ) -> EmbeddingSpace:
     """Record the project's embedding model, or refuse vectors of another one.
 
-    With `reembed`, drop every vector of the old model and switch the project to
-    the configured one.
+    With `reembed`, drop every vector (of the old model, or of this one made
+    with older settings such as SYMBOL_VECTOR_WEIGHT) and switch the project to
+    the configured model; the run then embeds every chunk again.
     """
     space = EmbeddingSpace.objects.using(alias).first()
     if space is None:
         space = EmbeddingSpace.objects.using(alias).create(
             model_id=embedder.model_id, dimension=embedder.dimension
         )
-    elif space.model_id != embedder.model_id or space.dimension != embedder.dimension:
+    elif (
+        reembed
+        or space.model_id != embedder.model_id
+        or space.dimension != embedder.dimension
+    ):
         if not reembed:
             raise EmbeddingModelMismatch(
                 f"This project was indexed with {space.model_id} ({space.dimension}-d) "
@@ -328,8 +334,9 @@ _COPY_CHUNKS = (
 def _write_batch(*, alias: str, repository_id: str, batch: Sequence[_PendingFile]) -> int:
     """Replace the chunks of a batch of files in one transaction; return chunks written.
 
-    A chunk whose exact content already has a vector in the project (renamed
-    file, unchanged function of a changed file) gets that vector copied.
+    A chunk whose exact content and symbol already have a vector in the
+    project (renamed file, unchanged function of a changed file) gets that
+    vector copied.
     """
     hashes = list({row[5] for pending in batch for row in pending.rows})
     existing = [p.existing_id for p in batch if p.existing_id is not None]
@@ -337,15 +344,18 @@ def _write_batch(*, alias: str, repository_id: str, batch: Sequence[_PendingFile
     written = 0
     connection = project_connection(database_name=alias)
     with transaction.atomic(using=alias), connection.cursor() as cursor:
-        reuse: dict[str, str] = {}
+        reuse: dict[tuple[str, str | None], str] = {}
         if hashes:
+            # A vector leans towards its chunk's symbol (chunk_vectors): the
+            # same code under another name (a method copied into another
+            # class) is embedded anew.
             cursor.execute(
-                "SELECT DISTINCT ON (content_sha256) content_sha256, embedding::text "
-                "FROM code_chunks WHERE content_sha256 = ANY(%s) "
+                "SELECT DISTINCT ON (content_sha256, symbol) content_sha256, symbol, "
+                "embedding::text FROM code_chunks WHERE content_sha256 = ANY(%s) "
                 "AND embedding IS NOT NULL",
                 [hashes],
             )
-            reuse = dict(cursor.fetchall())
+            reuse = {(sha, symbol): vector for sha, symbol, vector in cursor.fetchall()}
         if existing:
             cursor.execute("DELETE FROM code_chunks WHERE file_id = ANY(%s)", [existing])
         cursor.execute(
@@ -372,7 +382,7 @@ def _write_batch(*, alias: str, repository_id: str, batch: Sequence[_PendingFile
                         (
                             repository_id, file_id, path, pending.language, kind,
                             symbol, start, end, content, sha, header, body,
-                            reuse.get(sha),
+                            reuse.get((sha, symbol)),
                         )
                     )
                     written += 1
@@ -625,6 +635,31 @@ def _store_phase(
     return summary
 
 
+def chunk_vectors(
+    *, embedder: Embedder, contents: Sequence[str], symbols: Sequence[str | None]
+) -> np.ndarray:
+    """Return the search vectors of chunks: their code, leaning towards their name.
+
+    A question names what a function does, and a function's name is the one
+    line of its code written to say that. The name's own vector, mixed in at
+    SYMBOL_VECTOR_WEIGHT, keeps a long body from drowning it out (bench/
+    quality.py: docstring MRR@10 0.436 -> 0.478, hand-written 0.198 -> 0.235).
+    Chunks without a symbol (windows, module code) keep their code vector.
+    """
+    vectors = embedder.embed_documents(list(contents))
+    weight = float(settings.SYMBOL_VECTOR_WEIGHT)
+    words = [symbol_words(symbol=symbol) for symbol in symbols]
+    named = sorted({text for text in words if text})
+    if not named or weight <= 0:
+        return vectors
+    by_name = dict(zip(named, embedder.embed_documents(named), strict=True))
+    mixed = np.array(vectors, dtype=np.float32, copy=True)
+    for row, text in enumerate(words):
+        if text:
+            mixed[row] = (1 - weight) * vectors[row] + weight * by_name[text]
+    return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+
+
 def chunks_embed(
     *,
     alias: str,
@@ -650,21 +685,25 @@ def chunks_embed(
     connection = project_connection(database_name=alias)
     while True:
         rows = list(
-            pending.filter(id__gt=last_id).order_by("id").values_list("id", "content")[
-                :batch_size
-            ]
+            pending.filter(id__gt=last_id)
+            .order_by("id")
+            .values_list("id", "content", "symbol")[:batch_size]
         )
         if not rows:
             break
         last_id = rows[-1][0]
-        vectors = embedder.embed_documents([content for _, content in rows])
+        vectors = chunk_vectors(
+            embedder=embedder,
+            contents=[content for _, content, _ in rows],
+            symbols=[symbol for _, _, symbol in rows],
+        )
         texts = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE code_chunks AS c SET embedding = v.embedding::vector "
                 "FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) "
                 "WHERE c.id = v.id AND c.embedding IS NULL",
-                [[row_id for row_id, _ in rows], texts],
+                [[row[0] for row in rows], texts],
             )
         done += len(rows)
         progress.chunks_embedded = done

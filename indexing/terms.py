@@ -47,3 +47,14 @@ def header_terms(*, relative_path: str, symbol: str | None) -> str:
         pieces.append(symbol.replace(".", " "))
     text = " ".join(pieces)
     return f"{text} {identifier_terms(text=text)}".strip()
+
+
+_NAME_PART = re.compile(r"[A-Za-z0-9_]+")
+
+
+def symbol_words(*, symbol: str | None) -> str:
+    """Return a chunk symbol as plain words (`Request.get_json` -> request get json)."""
+    words: list[str] = []
+    for part in _NAME_PART.findall(symbol or ""):
+        words.extend(_split(part))
+    return " ".join(words)

@@ -8,6 +8,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.db import connections
 
@@ -258,3 +259,34 @@ def test_a_run_killed_midway_and_rerun_leaves_exactly_the_right_chunks(
     assert CodeFile.objects.using(alias).count() == 300
     assert not CodeChunk.objects.using(alias).filter(embedding__isnull=True).exists()
     assert summary.chunks_total == len(rows)
+
+
+def test_chunk_vectors_lean_towards_the_symbol_name(settings):
+    from indexing.embedders import embedder_get
+    from indexing.services import chunk_vectors
+
+    embedder = embedder_get()
+    code = "def fetch_invoice(number):\n    return store.load(number)\n"
+    settings.SYMBOL_VECTOR_WEIGHT = 0.2
+    named, anonymous = chunk_vectors(
+        embedder=embedder, contents=[code, code], symbols=["Billing.fetch_invoice", None]
+    )
+    plain = embedder.embed_documents([code])[0]
+    name = embedder.embed_documents(["billing fetch invoice"])[0]
+    assert abs(float(np.linalg.norm(named)) - 1.0) < 1e-5
+    # A chunk without a symbol keeps its code vector; a named one moves
+    # towards its name's vector and away from the bare code.
+    assert np.allclose(anonymous, plain, atol=1e-6)
+    assert float(named @ name) > float(plain @ name)
+    assert float(named @ plain) < 0.9999
+    settings.SYMBOL_VECTOR_WEIGHT = 0.0
+    unweighted = chunk_vectors(embedder=embedder, contents=[code], symbols=["fetch_invoice"])
+    assert np.allclose(unweighted[0], plain, atol=1e-6)
+
+
+def test_reembed_with_the_same_model_embeds_every_chunk_again(project, tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    first = repository_index(project=project, repo_path=str(repo))
+    again = repository_index(project=project, repo_path=str(repo), reembed=True)
+    assert again.chunks_embedded == first.chunks_total > 0
+

@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reembed",
             action="store_true",
-            help="Drop vectors of another embedding model and embed everything again.",
+            help="Drop every vector (of any model or older settings) and embed everything again.",
         )
         parser.add_argument(
             "--no-embed",
