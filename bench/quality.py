@@ -41,8 +41,8 @@ from machine import django_setup, machine_description, percentile
 MODES = ("keyword", "semantic", "hybrid")
 LIMIT = 10
 WINDOW_LINES = 40
-GRID_RRF_K = (5.0, 10.0, 20.0, 60.0, 100.0)
-GRID_KEYWORD_WEIGHT = (0.05, 0.1, 0.2, 0.3, 0.5)
+GRID_RRF_K = (5.0, 10.0, 20.0, 60.0)
+GRID_KEYWORD_WEIGHT = (0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
 SET_TITLES = {
     "docstring": "Docstring set (first docstring sentence -> its function)",
     "hand": "Hand-written set (no identifier of the answer in the question)",

@@ -198,13 +198,14 @@ INDEX_JOB_HEARTBEAT_TIMEOUT = env.int("INDEX_JOB_HEARTBEAT_TIMEOUT", default=120
 CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
 
 # --- Search --------------------------------------------------------------------
-# Reciprocal rank fusion: score = ws / (k + semantic rank) + wk / (k + keyword
-# rank). Tuned with bench/quality.py (grid over k and wk, 985 docstring + 33
-# hand-written queries): PostgreSQL's ts_rank has no IDF, so full-text ranks
-# natural questions poorly and only a light keyword weight helps both sets.
-SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=20.0)
+# Reciprocal rank fusion: score = ws / (k + semantic rank) + wk x coverage /
+# (k + keyword rank), coverage being the share of the query's IDF a chunk
+# holds. Tuned with bench/quality.py --grid (k 5-60, wk 0.3-2; 985 docstring,
+# 33 hand-written, 594 identifier queries): k=5, wk=1 is the one setting where
+# hybrid beats both single modes on both acceptance sets.
+SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=5.0)
 SEARCH_SEMANTIC_WEIGHT = env.float("SEARCH_SEMANTIC_WEIGHT", default=1.0)
-SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=0.05)
+SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=1.0)
 # Keyword candidates ranked per query at most: chunks are looked up through
 # the rarest query words until their chunk counts reach this many (search/
 # selectors.py). Each candidate costs ~10 us of BM25 scoring; bench/quality.py

@@ -1,9 +1,10 @@
 """Search a project's chunks: vector, full-text, or both fused in one query.
 
 Hybrid search runs both candidate lists as CTEs of one SQL statement and fuses
-them by weighted reciprocal rank fusion; the weights come from
-`bench/quality.py` (settings SEARCH_RRF_K, SEARCH_SEMANTIC_WEIGHT,
-SEARCH_KEYWORD_WEIGHT). Filters are pushed into both candidate queries.
+them by weighted reciprocal rank fusion, a keyword rank weighing as much as
+the share of the query it covers; the weights come from `bench/quality.py`
+(settings SEARCH_RRF_K, SEARCH_SEMANTIC_WEIGHT, SEARCH_KEYWORD_WEIGHT).
+Filters are pushed into both candidate queries.
 """
 
 from __future__ import annotations
@@ -313,7 +314,11 @@ def _vector_literal(vector) -> str:
 #   more chunks, no more than that many of them);
 #   Common words still add to the score of these chunks; they only stop
 #   bringing in thousands of chunks that rare words would outrank anyway;
-# - keyword: each candidate's BM25 over all query words.
+# - keyword: each candidate's BM25 over all query words, and its coverage:
+#   the share of the query's IDF its words hold. Hybrid fusion weighs the
+#   keyword rank by coverage, so a chunk that shares one word with a
+#   question cannot push aside what the vectors found (bench/quality.py,
+#   hand-written set: plain RRF 0.18, coverage-weighted 0.25).
 # kc holds each candidate's tsvector decompressed once (`|| ''`): a TOASTed
 # value is otherwise fetched and decompressed again for every query word.
 # Lexemes are quoted for the tsquery input syntax ('' and \\ escaped), which
@@ -336,8 +341,10 @@ cq AS (SELECT string_agg(quoted, ' | ')::tsquery AS query FROM qt
 kc AS MATERIALIZED (SELECT c.id, c.search_vector || ''::tsvector AS sv
     FROM code_chunks c, cq
     WHERE c.search_vector @@ cq.query AND {where}{websearch} LIMIT %(scan)s),
-keyword AS (SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM (
-    SELECT kc.id, sum(qt.idf * x.tf * (%(k1)s::float8 + 1) / (x.tf + kc.norm)) AS score
+keyword AS (SELECT id, coverage,
+    row_number() OVER (ORDER BY score DESC, id) AS rank FROM (
+    SELECT kc.id, sum(qt.idf * x.tf * (%(k1)s::float8 + 1) / (x.tf + kc.norm)) AS score,
+        sum(qt.idf) / (SELECT sum(idf) FROM qt) AS coverage
     FROM (SELECT kc.id, kc.sv, %(k1)s::float8 * (1 - %(b)s::float8
             + %(b)s::float8 * length(kc.sv) / tot.avgdl) AS norm
           FROM kc CROSS JOIN tot) kc
@@ -382,7 +389,7 @@ def _candidate_sql(
         f"WITH {semantic}, {keyword}, fused AS ("
         " SELECT coalesce(s.id, k.id) AS id,"
         "  coalesce(%(ws)s / (%(rrf_k)s + s.rank), 0)"
-        "  + coalesce(%(wk)s / (%(rrf_k)s + k.rank), 0) AS score"
+        "  + coalesce(%(wk)s * k.coverage / (%(rrf_k)s + k.rank), 0) AS score"
         " FROM semantic s FULL OUTER JOIN keyword k ON s.id = k.id)"
     )
 
