@@ -283,3 +283,29 @@ def test_websearch_syntax_keeps_its_meaning(widgets):
     excluded = chunk_search(project=widgets, query="widget -frobnicate", mode="keyword")
     paths = {hit.file_path for hit in excluded.results}
     assert "tools/frob.py" not in paths and len(paths) == 5
+
+
+def test_hybrid_weighs_keyword_ranks_by_the_share_of_the_query_covered(
+    project_factory, tmp_path, settings
+):
+    files = {
+        f"widgets/w{n}.py": f"def widget_{n}(widget):\n    return widget.widget\n"
+        for n in range(5)
+    }
+    files["tools/frob.py"] = "def tidy(widget):\n    return widget.frobnicate()\n"
+    project = project_factory()
+    repository_index(project=project, repo_path=str(_write(tmp_path / "w", files)))
+    settings.SEARCH_RRF_K, settings.SEARCH_SEMANTIC_WEIGHT = 5.0, 1.0
+    settings.SEARCH_KEYWORD_WEIGHT = 1.0
+
+    def scores(mode: str) -> dict[str, float]:
+        response = chunk_search(project=project, query="widget frobnicate", mode=mode)
+        return {hit.file_path: hit.score for hit in response.results}
+
+    semantic, hybrid = scores("semantic"), scores("hybrid")
+    assert set(semantic) == set(hybrid) == set(files)
+    keyword_part = {path: hybrid[path] - semantic[path] for path in files}
+    # The one chunk holding every query word is keyword rank 1 with full
+    # weight; chunks holding only the word every chunk has add almost nothing.
+    assert keyword_part["tools/frob.py"] == pytest.approx(1 / (5 + 1), abs=1e-5)
+    assert all(keyword_part[path] < 0.02 for path in files if path != "tools/frob.py")
