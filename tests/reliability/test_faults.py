@@ -286,8 +286,9 @@ def test_an_embedder_that_times_out_or_talks_nonsense_fails_the_job_cleanly(
     project = project_factory()
     alias = project_alias(project=project)
 
-    # One probe and eight requests of 32 texts: the first 256-chunk batch commits.
-    ollama.fail("slow", after=9)
+    # One probe, then eight requests of 32 code texts and eight of 32 symbol
+    # names (chunk_vectors): the first 256-chunk batch commits, the next fails.
+    ollama.fail("slow", after=17)
     job = run_job(project, repo)
     assert job.status == IndexJob.Status.FAILED
     assert "did not answer within 0.5s" in job.error and "OLLAMA_TIMEOUT" in job.error

@@ -119,7 +119,10 @@ def test_the_service_returns_one_result_per_project(project_factory):
         first.database_name,
         "default",
     )
-    assert result.ok and result.applied == ["indexing.0002_search_stats"]
+    assert result.ok and result.applied == [
+        "indexing.0002_search_stats",
+        "indexing.0003_search_terms",
+    ]
     assert project_databases_migrate(projects=[first])[0].applied == []
 
 

@@ -1,6 +1,5 @@
 """Search over a real indexed corpus: modes, filters, stale flags, bad input."""
 
-import os
 import textwrap
 import time
 from pathlib import Path
