@@ -99,7 +99,11 @@ def projects_restore(
             for chunk in file.chunks():
                 target.write(chunk)
         report = project_restore(
-            archive=archive, name=name or None, server=server or None, replace=replace
+            archive=archive,
+            name=name or None,
+            server=server or None,
+            replace=replace,
+            label=f"uploaded file {file.name!r}",
         )
     return 201, {
         "project": report.project,

@@ -44,6 +44,12 @@ class InvalidProjectName(RegistryError):
     code = "invalid_project_name"
 
 
+class InvalidProjectField(RegistryError):
+    """A description or metadata PostgreSQL cannot store."""
+
+    code = "invalid_project_field"
+
+
 class ProjectDatabaseUnavailable(RegistryError):
     code = "database_unavailable"
 

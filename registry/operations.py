@@ -626,36 +626,41 @@ def _archive_write(*, output: Path, manifest: dict, dump_path: Path) -> None:
         raise
 
 
-def backup_manifest_read(*, archive: Path) -> dict:
-    """Return the manifest of a backup file, or raise BackupInvalid."""
+def backup_manifest_read(*, archive: Path, label: str | None = None) -> dict:
+    """Return the manifest of a backup file, or raise BackupInvalid.
+
+    Errors name the file as `label` when given (an upload's temporary path
+    means nothing to whoever sent it).
+    """
+    shown = label or str(archive)
     try:
         with tarfile.open(archive, "r:") as tar:
             member = tar.next()
             if member is None or member.name != MANIFEST_MEMBER or not member.isfile():
                 raise BackupInvalid(
-                    f"{archive} is not a Codebase MCP project backup (it does not "
+                    f"{shown} is not a Codebase MCP project backup (it does not "
                     f"start with {MANIFEST_MEMBER}); make one with "
                     "`manage.py backupproject NAME`."
                 )
             if member.size > _MAX_MANIFEST_BYTES:
-                raise BackupInvalid(f"The manifest of {archive} is implausibly large.")
+                raise BackupInvalid(f"The manifest of {shown} is implausibly large.")
             manifest = json.loads(tar.extractfile(member).read())
     except (OSError, tarfile.TarError, ValueError) as exc:
         raise BackupInvalid(
-            f"{archive} cannot be read as a project backup ({exc}); make one with "
+            f"{shown} cannot be read as a project backup ({exc}); make one with "
             "`manage.py backupproject NAME`."
         ) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
-        raise BackupInvalid(f"{archive} is not a Codebase MCP project backup.")
+        raise BackupInvalid(f"{shown} is not a Codebase MCP project backup.")
     if manifest.get("version") != BACKUP_VERSION:
         raise BackupInvalid(
-            f"{archive} is a version {manifest.get('version')!r} backup; this "
+            f"{shown} is a version {manifest.get('version')!r} backup; this "
             f"Codebase MCP reads version {BACKUP_VERSION}. Restore it with the "
             "version that made it."
         )
     for key in ("project", "schema", "tables", "dump"):
         if not isinstance(manifest.get(key), dict):
-            raise BackupInvalid(f"The manifest of {archive} lacks {key!r}.")
+            raise BackupInvalid(f"The manifest of {shown} lacks {key!r}.")
     return manifest
 
 
@@ -691,18 +696,21 @@ def _restore_check(*, manifest: dict) -> None:
         )
 
 
-def _dump_restore(*, archive: Path, manifest: dict, target: _Endpoint) -> None:
+def _dump_restore(
+    *, archive: Path, manifest: dict, target: _Endpoint, label: str | None = None
+) -> None:
     """Stream the archive's dump into pg_restore; check it against the manifest."""
+    shown = label or str(archive)
     args, env = _pg_restore_args(target=target, server_major=_target_major(target))
     digest = hashlib.sha256()
     with tarfile.open(archive, "r:") as tar:
         try:
             member = tar.getmember(DUMP_MEMBER)
         except KeyError:
-            raise BackupInvalid(f"{archive} holds no {DUMP_MEMBER}.") from None
+            raise BackupInvalid(f"{shown} holds no {DUMP_MEMBER}.") from None
         source = tar.extractfile(member)
         if source is None:
-            raise BackupInvalid(f"{DUMP_MEMBER} of {archive} is not a file.")
+            raise BackupInvalid(f"{DUMP_MEMBER} of {shown} is not a file.")
         restore = _run_logged(args, env=env, stdin=subprocess.PIPE)
         try:
             while chunk := source.read(_COPY_CHUNK):
@@ -721,7 +729,7 @@ def _dump_restore(*, archive: Path, manifest: dict, target: _Endpoint) -> None:
         raise ProjectOperationFailed(f"pg_restore failed ({code}): {errors}")
     if digest.hexdigest() != manifest["dump"].get("sha256"):
         raise BackupInvalid(
-            f"{DUMP_MEMBER} of {archive} does not match its manifest's checksum; the "
+            f"{DUMP_MEMBER} of {shown} does not match its manifest's checksum; the "
             "file is damaged."
         )
 
@@ -755,8 +763,11 @@ def project_restore(
     name: str | None = None,
     server: str | None = None,
     replace: bool = False,
+    label: str | None = None,
 ) -> RestoreReport:
     """Restore a backup into a new database, as a new project or over one.
+
+    `label` names the archive in error messages instead of its path.
 
     The project is named `name` (default: the backed-up name). An existing
     project of that name is refused unless `replace`: then its row is pointed
@@ -766,7 +777,7 @@ def project_restore(
     schema or of another embedding model than the configured one.
     """
     archive = Path(archive)
-    manifest = backup_manifest_read(archive=archive)
+    manifest = backup_manifest_read(archive=archive, label=label)
     _restore_check(manifest=manifest)
     backed_up = manifest["project"]
     name = project_name_clean(name=name or str(backed_up.get("name") or ""))
@@ -792,7 +803,7 @@ def project_restore(
             database_name=database_name, server=server, migrate=False
         )
         created = True
-        _dump_restore(archive=archive, manifest=manifest, target=target)
+        _dump_restore(archive=archive, manifest=manifest, target=target, label=label)
         with target.connect() as connection:
             restored = _table_counts(connection)
         difference = _counts_compare(manifest["tables"], restored)
@@ -839,7 +850,7 @@ def project_restore(
             _drop_quietly(database_name=database_name, server=server)
         logger.warning("restore of %s failed", archive, exc_info=True)
         raise ProjectOperationFailed(
-            f"Restoring {archive} as project {name!r} failed and was rolled back"
+            f"Restoring {label or archive} as project {name!r} failed and was rolled back"
             f"{'; the existing project is unchanged' if existing else ''}: {exc}"
         ) from exc
     warnings: list[str] = []

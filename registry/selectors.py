@@ -17,14 +17,25 @@ def _as_uuid(reference: str | uuid.UUID) -> uuid.UUID | None:
         return None
 
 
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def project_get(*, reference: str | uuid.UUID) -> Project:
     """Return the project with this UUID or name, or raise ProjectNotFound."""
     project_id = _as_uuid(reference)
     queryset = Project.objects.using("default")
     if project_id is not None:
         project = queryset.filter(id=project_id).first()
-    else:
+    elif _storable(str(reference)):
         project = queryset.filter(name=str(reference).strip()).first()
+    else:
+        # No stored name holds lone surrogates; asking PostgreSQL would fail.
+        project = None
     if project is None:
         raise ProjectNotFound(str(reference))
     return project

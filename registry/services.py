@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -25,6 +26,7 @@ from registry.databases import (
     project_database_register,
 )
 from registry.exceptions import (
+    InvalidProjectField,
     InvalidProjectName,
     ProjectAlreadyExists,
     ProjectDatabaseExists,
@@ -63,6 +65,14 @@ def project_name_clean(*, name: str) -> str:
             "A project name must not contain control characters (newlines, tabs, NUL)."
         )
     try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can carry lone surrogates ("\ud800"); PostgreSQL cannot store them.
+        raise InvalidProjectName(
+            "A project name must be valid Unicode text; this one holds lone "
+            "surrogates (a broken \\u escape?)."
+        ) from None
+    try:
         uuid.UUID(cleaned)
     except ValueError:
         return cleaned
@@ -70,6 +80,30 @@ def project_name_clean(*, name: str) -> str:
         f"{cleaned!r} looks like a project id; a name must not be a UUID, or lookups "
         "by id and by name would be ambiguous."
     )
+
+
+def _fields_check(*, description: str | None, metadata: dict | None) -> None:
+    """Refuse a description or metadata that PostgreSQL could not store.
+
+    Checked before a database is created: a failed insert afterwards would
+    cost the provisioning work and an error nobody can act on.
+    """
+    if description is not None and not isinstance(description, str):
+        raise InvalidProjectField("A project description must be text.")
+    try:
+        if description:
+            description.encode("utf-8")
+        if metadata is not None:
+            json.dumps(metadata, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidProjectField(
+            "The project description or metadata holds lone surrogates (a broken "
+            "\\u escape?); send valid Unicode text."
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidProjectField(f"Project metadata must be JSON: {exc}.") from None
+    if "\x00" in (description or ""):
+        raise InvalidProjectField("A project description must not contain NUL bytes.")
 
 
 def project_server_choose(*, server: str | None = None) -> str:
@@ -106,6 +140,7 @@ def project_create(
     any step leaves no row pointing at a missing or half-made database.
     """
     name = project_name_clean(name=name)
+    _fields_check(description=description, metadata=metadata)
     server = project_server_choose(server=server)
     if project_find(reference=name) is not None:
         raise ProjectAlreadyExists(name)
@@ -136,6 +171,7 @@ def project_update(
     metadata: dict | None = None,
 ) -> Project:
     """Rename or re-describe a project; its database keeps its name."""
+    _fields_check(description=description, metadata=metadata)
     if name is not None:
         name = project_name_clean(name=name)
         other = project_find(reference=name)

@@ -151,6 +151,9 @@ def test_backup_downloads_a_tar_that_restores_as_a_copy(api):
     garbage = restore(api, b"not a tar file")
     assert garbage.status_code == 400
     assert garbage.json()["code"] == "backup_invalid"
+    # The message names the file that was sent, not where the server kept it.
+    assert garbage.json()["detail"].startswith("uploaded file 'backup.tar' ")
+    assert "cbmcp-upload" not in garbage.json()["detail"]
     assert api.post("/api/projects/restore", {"name": "x"}).status_code == 422
     assert sorted(p.name for p in project_list()) == ["origin", "origin-copy"]
 

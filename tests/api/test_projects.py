@@ -185,3 +185,19 @@ def test_patch_without_a_change_is_422(api, body):
     response = api.patch("/api/projects/steady", body, content_type="application/json")
     assert response.status_code == 422
     assert "at least one of name, description or metadata" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name": "broken \\ud800 escape"}',
+        '{"name": "ok", "description": "broken \\udc80 escape"}',
+        '{"name": "ok", "metadata": {"team": "\\ud800"}}',
+    ],
+)
+def test_lone_surrogates_are_a_clear_client_error(api, body):
+    response = api.post("/api/projects", body, content_type="application/json")
+    assert response.status_code in (400, 422), response.content
+    assert "surrogate" in response.json()["detail"]
+    assert project_list() == []
+    assert api.get("/api/projects/broken%20%ED%A0%80").status_code in (404, 422)

@@ -10,6 +10,7 @@ from registry.databases import (
     project_database_names,
 )
 from registry.exceptions import (
+    InvalidProjectField,
     InvalidProjectName,
     ProjectAlreadyExists,
     ProjectDatabaseExists,
@@ -95,6 +96,7 @@ def test_hostile_names_are_sanitized_into_valid_distinct_databases(
         ("   ", "must not be empty"),
         ("a" * 300, "at most 255"),
         ("bad\nname", "control characters"),
+        ("bad\ud800name", "lone surrogates"),
         ("00000000-0000-0000-0000-000000000001", "must not be a UUID"),
     ],
 )
@@ -104,6 +106,29 @@ def test_unusable_names_are_refused_with_a_clear_message(transactional_db, name,
         project_create(name=name)
     assert set(project_database_names()) == before
     assert Project.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"description": "broken \udc80 escape"}, "lone surrogates"),
+        ({"metadata": {"team": "\ud800"}}, "lone surrogates"),
+        ({"description": "nul\x00byte"}, "NUL"),
+        ({"metadata": {"when": object()}}, "must be JSON"),
+    ],
+)
+def test_unstorable_descriptions_and_metadata_are_refused_before_provisioning(
+    project_factory, fields, message
+):
+    before = set(project_database_names())
+    with pytest.raises(InvalidProjectField, match=message):
+        project_create(name="fields", **fields)
+    assert set(project_database_names()) == before
+    assert not Project.objects.filter(name="fields").exists()
+    kept = project_factory("kept", description="as it was")
+    with pytest.raises(InvalidProjectField, match=message):
+        project_update(project=kept, **fields)
+    assert Project.objects.get(pk=kept.pk).description == "as it was"
 
 
 def test_duplicate_name_is_refused_and_changes_nothing(project_factory):
@@ -152,6 +177,8 @@ def test_get_by_id_and_by_name_and_unknown(project_factory):
     assert project_get(reference="  lookup ").pk == project.pk
     with pytest.raises(ProjectNotFound, match="createproject"):
         project_get(reference="nope")
+    with pytest.raises(ProjectNotFound):
+        project_get(reference="lone \ud800 surrogate")
     assert [p.name for p in project_list()] == ["lookup"]
 
 
