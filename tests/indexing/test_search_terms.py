@@ -46,3 +46,42 @@ def test_counts_follow_indexing_changes_and_deletions(project_factory, tmp_path)
     # Words only the replaced and deleted files held are gone, not left at 0.
     assert "retri" not in kept and "tini" not in kept
     assert min(kept.values()) > 0
+
+
+def test_two_repositories_indexed_at_once_keep_exact_counts(project_factory, tmp_path):
+    import threading
+
+    from django.db import connections
+
+    project = project_factory()
+    alias = project_alias(project=project)
+    repos = []
+    for name in ("left", "right"):
+        root = tmp_path / name
+        root.mkdir()
+        # Shared words in both (the rows both writers upsert), and many files
+        # so that their write batches interleave.
+        for n in range(120):
+            (root / f"m{n}.py").write_text(
+                f"def shared_{name}_{n}(value):\n    return common_word(value) + {n}\n"
+            )
+        repos.append(root)
+    errors: list[BaseException] = []
+
+    def index(root):
+        try:
+            repository_index(project=project, repo_path=str(root), embed=False)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=index, args=(root,)) for root in repos]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    kept, recounted, kept_totals, recounted_totals = term_stats(alias)
+    assert kept == recounted and kept["common"] == 240
+    assert kept_totals == recounted_totals == (240, recounted_totals[1])
