@@ -222,7 +222,8 @@ def test_search_errors_are_messages_not_server_errors(admin_client, indexed, set
     project_database_drop(database_name=project.database_name)
     gone = admin_client.get(url, {"q": "retry"})
     assert gone.status_code == 200
-    assert "could not be searched" in messages_of(gone)[0]
+    assert "cannot be reached" in messages_of(gone)[0]
+    assert "restoreproject" in messages_of(gone)[0]
     page = admin_client.get(project_url(project))
     assert page.status_code == 200
     assert "could not be read" in page.content.decode()
