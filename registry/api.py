@@ -79,8 +79,9 @@ def projects_create(request: HttpRequest, payload: ProjectIn) -> tuple[int, Proj
 
 
 # Declared before /projects/{id_or_name}: Django takes the first route that
-# matches, and ninja answers 405 when that path lacks the method. A project
-# named "restore" is therefore read, changed or deleted by its id.
+# matches, and ninja answers 405 when that path lacks the method. So the
+# literal path also answers GET, PATCH and DELETE for a project named
+# "restore" (projects_named_restore_* below).
 @router.post(
     "/projects/restore",
     response={201: ProjectRestoreOut, **error_responses(400, 409)},
@@ -159,6 +160,38 @@ def projects_delete(
         raise DeletionNotConfirmed(project)
     project_delete(project=project)
     return 204, None
+
+
+# A project named "restore" shares its path with the restore route above.
+@router.get(
+    "/projects/restore",
+    response={200: ProjectDetailOut, **error_responses(404)},
+)
+def projects_named_restore_detail(request: HttpRequest) -> dict:
+    """Return the project named "restore" (see GET /projects/{id_or_name})."""
+    return projects_detail(request, "restore")
+
+
+@router.patch(
+    "/projects/restore",
+    response={200: ProjectOut, **error_responses(400, 404, 409)},
+)
+def projects_named_restore_update(
+    request: HttpRequest, payload: ProjectPatchIn
+) -> Project:
+    """Change the project named "restore" (see PATCH /projects/{id_or_name})."""
+    return projects_update(request, "restore", payload)
+
+
+@router.delete(
+    "/projects/restore",
+    response={204: None, **error_responses(400, 404)},
+)
+def projects_named_restore_delete(
+    request: HttpRequest, confirm: bool = False
+) -> tuple[int, None]:
+    """Delete the project named "restore" (see DELETE /projects/{id_or_name})."""
+    return projects_delete(request, "restore", confirm)
 
 
 @router.post(

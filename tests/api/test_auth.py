@@ -109,6 +109,9 @@ def test_docs_and_schema_are_served(client, locked):
         ("POST", "/api/projects/{id_or_name}/move"),
         ("GET", "/api/projects/{id_or_name}/backup"),
         ("POST", "/api/projects/restore"),
+        ("GET", "/api/projects/restore"),
+        ("PATCH", "/api/projects/restore"),
+        ("DELETE", "/api/projects/restore"),
         ("GET", "/api/projects/{id_or_name}/metrics"),
     }
     health = schema["paths"]["/api/health"]["get"]

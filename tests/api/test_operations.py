@@ -171,3 +171,17 @@ def test_metrics_report_size_content_and_searches(api):
     assert metrics["search_latency_p50_ms"] is None
     assert "code_chunks" in {table["name"] for table in metrics["tables"]}
     assert api.get("/api/projects/missing/metrics").status_code == 404
+
+
+def test_a_project_named_restore_is_reachable_by_name(api):
+    create(api, name="restore", description="unlucky name")
+    assert api.get("/api/projects/restore").json()["description"] == "unlucky name"
+    patched = api.patch(
+        "/api/projects/restore", {"description": "still here"}, content_type="application/json"
+    )
+    assert patched.status_code == 200 and patched.json()["description"] == "still here"
+    assert api.delete("/api/projects/restore").status_code == 400
+    assert api.delete("/api/projects/restore?confirm=true").status_code == 204
+    assert api.get("/api/projects/restore").status_code == 404
+    # The restore route itself still answers POST.
+    assert api.post("/api/projects/restore", {"name": "x"}).status_code == 422
