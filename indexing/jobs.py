@@ -84,6 +84,45 @@ def _job_progress_writer(job_id: uuid.UUID):
     return write
 
 
+class _Heartbeat:
+    """Beat for a running job from a thread of its own until stopped.
+
+    Progress writes beat too, but one long step (a slow embedding backend
+    answering a big batch) writes none; without these beats the job would look
+    abandoned and be reaped or claimed again while it still runs. A worker
+    that dies stops beating with it.
+    """
+
+    def __init__(self, *, job_id: uuid.UUID, worker: str, interval: float) -> None:
+        self.job_id = job_id
+        self.worker = worker
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{job_id}", daemon=True
+        )
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    IndexJob.objects.using("default").filter(
+                        id=self.job_id, status=IndexJob.Status.RUNNING, worker=self.worker
+                    ).update(heartbeat_at=timezone.now())
+                except Exception:  # a missed beat is retried at the next one
+                    logger.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+        finally:
+            connections.close_all()
+
+
 def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
     """Run a queued (or retried) job to the end and record the outcome.
 
@@ -97,6 +136,7 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
     claimable = Q(status=IndexJob.Status.QUEUED) | Q(
         status=IndexJob.Status.RUNNING, heartbeat_at__lt=stale
     )
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     claimed = IndexJob.objects.using("default").filter(claimable, id=job.id).update(
         status=IndexJob.Status.RUNNING,
         phase="starting",
@@ -104,18 +144,21 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
         heartbeat_at=timezone.now(),
         finished_at=None,
         error="",
-        worker=f"{socket.gethostname()}:{os.getpid()}",
+        worker=worker,
     )
     if not claimed:
         logger.info("job %s is %s elsewhere; not running it again", job.id, job.status)
         return job
+    # Four beats per timeout: a late beat or two never makes a live job stale.
+    interval = max(0.2, settings.INDEX_JOB_HEARTBEAT_TIMEOUT / 4)
     try:
-        summary: IndexSummary = repository_index(
-            project=job.project,
-            repo_path=job.repo_path,
-            force_reindex=job.force_reindex,
-            progress=_job_progress_writer(job.id),
-        )
+        with _Heartbeat(job_id=job.id, worker=worker, interval=interval):
+            summary: IndexSummary = repository_index(
+                project=job.project,
+                repo_path=job.repo_path,
+                force_reindex=job.force_reindex,
+                progress=_job_progress_writer(job.id),
+            )
     except Exception as exc:
         message = str(exc) if isinstance(exc, IndexingError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, IndexingError):

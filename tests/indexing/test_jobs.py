@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from indexing.exceptions import IndexJobNotFound, RepositoryPathInvalid
+from indexing.exceptions import IndexingError, IndexJobNotFound, RepositoryPathInvalid
 from indexing.jobs import (
     index_job_create,
     index_job_get,
@@ -92,3 +92,35 @@ def test_unknown_job_is_a_clear_error(transactional_db):
         index_job_get(job_id="not-a-uuid")
     with pytest.raises(IndexJobNotFound):
         index_job_get(job_id="00000000-0000-0000-0000-00000000abcd")
+
+
+def test_a_job_beats_while_a_long_step_writes_no_progress(
+    project_factory, tmp_path, settings, monkeypatch
+):
+    import indexing.jobs as jobs_module
+
+    settings.INDEX_JOB_HEARTBEAT_TIMEOUT = 1.0
+    project = project_factory()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a.py").write_text("def a():\n    return 1\n")
+    job = jobs_module.index_job_create(project=project, repo_path=str(repo))
+    beats = []
+
+    def slow_index(**kwargs):
+        # One long step: no progress callback for three heartbeat timeouts.
+        for _ in range(6):
+            time.sleep(0.5)
+            beats.append(IndexJob.objects.using("default").get(id=job.id).heartbeat_at)
+        raise IndexingError("stopped on purpose")
+
+    monkeypatch.setattr(jobs_module, "repository_index", slow_index)
+    done = jobs_module.index_job_run(job_id=job.id)
+    assert done.status == IndexJob.Status.FAILED and "on purpose" in done.error
+    # The heartbeat kept moving, so the job never looked abandoned.
+    assert len(set(beats)) >= 4
+    assert max(b - a for a, b in zip(beats, beats[1:])).total_seconds() < 1.0
+    # And it stops with the job.
+    after = IndexJob.objects.using("default").get(id=job.id).heartbeat_at
+    time.sleep(0.6)
+    assert IndexJob.objects.using("default").get(id=job.id).heartbeat_at == after
