@@ -643,7 +643,8 @@ def chunk_vectors(
     A question names what a function does, and a function's name is the one
     line of its code written to say that. The name's own vector, mixed in at
     SYMBOL_VECTOR_WEIGHT, keeps a long body from drowning it out (bench/
-    quality.py: docstring MRR@10 0.436 -> 0.478, hand-written 0.198 -> 0.235).
+    quality.py, semantic mode: docstring MRR@10 0.427 -> 0.471, exact names
+    0.698 -> 0.803, hand-written 0.219 -> 0.222).
     Chunks without a symbol (windows, module code) keep their code vector.
     """
     vectors = embedder.embed_documents(list(contents))
