@@ -39,7 +39,7 @@ from registry.exceptions import (
 )
 from registry.selectors import project_list
 from search.api import router as search_router
-from search.exceptions import SearchError, UnknownRepository
+from search.exceptions import ProjectSchemaOutdated, SearchError, UnknownRepository
 
 logger = logging.getLogger("codebase_mcp.api")
 
@@ -60,6 +60,7 @@ _DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ProvisioningFailed, 503),
     (EmbeddingFailed, 503),
     (ProjectOperationFailed, 503),
+    (ProjectSchemaOutdated, 503),
     (RegistryError, 400),
     (IndexingError, 400),
     (SearchError, 400),

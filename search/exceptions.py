@@ -17,3 +17,9 @@ class UnknownRepository(SearchError):
 
 class UnknownLanguage(SearchError):
     code = "unknown_language"
+
+
+class ProjectSchemaOutdated(SearchError):
+    """The project database predates what this search needs; migrating fixes it."""
+
+    code = "schema_outdated"

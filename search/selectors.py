@@ -30,7 +30,12 @@ from registry.databases import project_connection
 from registry.models import Project
 from registry.operations import search_stat_record
 from registry.services import project_alias
-from search.exceptions import InvalidSearchQuery, UnknownLanguage, UnknownRepository
+from search.exceptions import (
+    InvalidSearchQuery,
+    ProjectSchemaOutdated,
+    UnknownLanguage,
+    UnknownRepository,
+)
 
 logger = logging.getLogger("codebase_mcp.search")
 
@@ -301,6 +306,29 @@ def _embedded_counts(*, alias: str) -> tuple[int, int]:
     return total, total - missing
 
 
+_keyword_ready: set[str] = set()
+_SCHEMA_HINT = (
+    "this project's database predates keyword ranking (BM25 term counts); bring "
+    "it up to date with `manage.py migrate_projects`"
+)
+
+
+def _keyword_tables_exist(*, alias: str) -> bool:
+    """Return whether the project's schema has the term counts keyword search reads.
+
+    A database of an older version works for vector search until
+    `migrate_projects` runs; once found current, a project is not asked again.
+    """
+    if alias in _keyword_ready:
+        return True
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute("SELECT to_regclass('search_term_totals') IS NOT NULL")
+        ready = bool(cursor.fetchone()[0])
+    if ready:
+        _keyword_ready.add(alias)
+    return ready
+
+
 def _vector_literal(vector) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
@@ -460,6 +488,14 @@ def chunk_search(
         if effective_mode == "keyword" and mode == "semantic":
             effective_mode = "semantic_unavailable"
 
+    outdated = effective_mode in ("hybrid", "keyword") and not _keyword_tables_exist(
+        alias=alias
+    )
+    if outdated:
+        if effective_mode == "keyword":
+            raise ProjectSchemaOutdated(f"Keyword search is unavailable: {_SCHEMA_HINT}.")
+        notes.append(f"Ranked by vectors only: {_SCHEMA_HINT}.")
+        effective_mode = "semantic"
     keyword_query = _keyword_query(query)
     candidates = max(limit * 4, 40)
     rows: list[tuple] = []

@@ -308,3 +308,21 @@ def test_hybrid_weighs_keyword_ranks_by_the_share_of_the_query_covered(
     # weight; chunks holding only the word every chunk has add almost nothing.
     assert keyword_part["tools/frob.py"] == pytest.approx(1 / (5 + 1), abs=1e-5)
     assert all(keyword_part[path] < 0.02 for path in files if path != "tools/frob.py")
+
+
+def test_a_project_of_an_older_schema_says_to_migrate_and_still_answers(corpus):
+    from registry.services import project_databases_migrate
+    from search.exceptions import ProjectSchemaOutdated
+    from tests.reliability.test_migrate_projects import migrate_back
+
+    project, _ = corpus
+    migrate_back(project, "0002")
+    with pytest.raises(ProjectSchemaOutdated, match="migrate_projects"):
+        chunk_search(project=project, query="parseHTTPHeader", mode="keyword")
+    hybrid = chunk_search(project=project, query="try the call again after waiting")
+    assert hybrid.results[0].symbol == "retry_with_backoff"
+    assert any("migrate_projects" in note for note in hybrid.notes)
+
+    assert project_databases_migrate(projects=[project])[0].ok
+    found = chunk_search(project=project, query="parseHTTPHeader", mode="keyword")
+    assert found.results[0].symbol == "parseHTTPHeader" and not found.notes
