@@ -179,8 +179,9 @@ OLLAMA_TIMEOUT = env.float("OLLAMA_TIMEOUT", default=30.0)
 EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=os.cpu_count() or 1)
 MINILM_MAX_TOKENS = env.int("MINILM_MAX_TOKENS", default=128)
 MINILM_ACTIVATIONS = env.str("MINILM_ACTIVATIONS", default="int8")
-# How far a chunk's vector leans towards the vector of its symbol's words
-# (indexing.services.chunk_vectors; tuned with bench/quality.py). Takes effect
+# How far a chunk's vector leans towards the vector of its symbol's words; 0
+# embeds bare code (indexing.services.chunk_vectors; tuned with
+# bench/quality.py). Takes effect
 # for chunks embedded from then on: `index --reembed` applies it to a project.
 SYMBOL_VECTOR_WEIGHT = env.float("SYMBOL_VECTOR_WEIGHT", default=0.2)
 if not 0.0 <= SYMBOL_VECTOR_WEIGHT < 0.5:

@@ -272,11 +272,14 @@ def test_chunk_vectors_lean_towards_the_symbol_name(settings):
         embedder=embedder, contents=[code, code], symbols=["Billing.fetch_invoice", None]
     )
     plain = embedder.embed_documents([code])[0]
+    headed = embedder.embed_documents(["billing fetch invoice\n" + code])[0]
     name = embedder.embed_documents(["billing fetch invoice"])[0]
     assert abs(float(np.linalg.norm(named)) - 1.0) < 1e-5
-    # A chunk without a symbol keeps its code vector; a named one moves
-    # towards its name's vector and away from the bare code.
+    # A chunk without a symbol keeps its code vector; a named one is its
+    # name's words over its code, mixed with its name's vector.
     assert np.allclose(anonymous, plain, atol=1e-6)
+    expected = 0.8 * headed + 0.2 * name
+    assert np.allclose(named, expected / np.linalg.norm(expected), atol=1e-5)
     assert float(named @ name) > float(plain @ name)
     assert float(named @ plain) < 0.9999
     settings.SYMBOL_VECTOR_WEIGHT = 0.0
