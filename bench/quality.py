@@ -9,7 +9,8 @@ docstring or JSDoc comment is a query whose answer is its function; the
 docstrings are blanked in the indexed copy. The copy is indexed through
 `repository_index` into a fresh project and queried through `chunk_search`
 in every mode, next to a plain BM25 baseline over 40-line windows of the same
-files. A second, hand-written set asks the way a person does, without any
+files (words as written) and, for reference, the same BM25 with compound
+identifiers split into their words. A second, hand-written set asks the way a person does, without any
 identifier of the answer (checked before anything runs). A third set asks
 for functions by their exact name, the lookup keyword search exists for; it
 is reported (and shown in the grid) but not part of the acceptance test.
@@ -41,6 +42,8 @@ from machine import django_setup, machine_description, percentile
 MODES = ("keyword", "semantic", "hybrid")
 LIMIT = 10
 WINDOW_LINES = 40
+BM25_PLAIN = f"bm25 plain ({WINDOW_LINES}-line windows)"
+BM25_SPLIT = "bm25 + split identifiers"
 GRID_RRF_K = (5.0, 10.0, 20.0, 60.0)
 GRID_KEYWORD_WEIGHT = (0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
 SET_TITLES = {
@@ -275,12 +278,14 @@ def fusion_label(fusion: tuple[float, float, float]) -> str:
 
 
 class Searchers:
-    """chunk_search per mode, and the BM25 baseline, with latencies kept."""
+    """chunk_search per mode, and the BM25 baselines, with latencies kept."""
 
-    def __init__(self, *, project, embedder: QueryVectorCache, bm25) -> None:
+    def __init__(
+        self, *, project, embedder: QueryVectorCache, baselines: dict[str, object]
+    ) -> None:
         self.project = project
         self.embedder = embedder
-        self.bm25 = bm25
+        self.baselines = baselines
         self.latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
 
     def mode(self, mode: str) -> Search:
@@ -302,12 +307,17 @@ class Searchers:
 
         return search
 
-    def baseline(self, query: str) -> list[Span]:
-        """Return the BM25 windows of a query as spans."""
-        return [
-            (window.path, window.start_line, window.end_line)
-            for window in self.bm25.search(query=query, limit=LIMIT)
-        ]
+    def baseline(self, label: str) -> Search:
+        """Return a search function over the BM25 windows of one baseline."""
+        index = self.baselines[label]
+
+        def search(query: str) -> list[Span]:
+            return [
+                (window.path, window.start_line, window.end_line)
+                for window in index.search(query=query, limit=LIMIT)
+            ]
+
+        return search
 
 
 def table_print(
@@ -336,15 +346,15 @@ def table_print(
 
 
 def acceptance_print(*, results: dict[str, dict[str, Outcome]], hybrid: str) -> None:
-    """Print, per set, hybrid's MRR against 2x BM25 and both single modes."""
+    """Print, per set, hybrid's MRR against 2x plain BM25 and both single modes."""
     print(
         f"\nAcceptance for {hybrid} "
-        "(MRR@10 >= 2 x BM25 windows, >= keyword, >= semantic):"
+        "(MRR@10 >= 2 x plain BM25 windows, >= keyword, >= semantic):"
     )
     for name in ACCEPTANCE_SETS:
         outcomes = results[name]
         mrr = {label: scores_compute(o.ranks).mrr for label, o in outcomes.items()}
-        bm25 = next(value for label, value in mrr.items() if label.startswith("bm25"))
+        bm25 = mrr[BM25_PLAIN]
         value = mrr[hybrid]
         checks = {
             "2 x bm25": (2 * bm25, value >= 2 * bm25),
@@ -356,7 +366,11 @@ def acceptance_print(*, results: dict[str, dict[str, Outcome]], hybrid: str) -> 
             for label, (target, good) in checks.items()
         )
         verdict = "PASS" if all(good for _, good in checks.values()) else "FAIL"
-        print(f"  {name:<9} hybrid {value:.3f}: {parts} -> {verdict}")
+        print(
+            f"  {name:<9} hybrid {value:.3f}: {parts} -> {verdict} "
+            f"(x {value / bm25:.2f} plain BM25, x {value / mrr[BM25_SPLIT]:.2f} "
+            "BM25 with split identifiers)"
+        )
 
 
 def grid_search(
@@ -451,9 +465,8 @@ def evaluate(
     results: dict[str, dict[str, Outcome]] = {}
     for name, cases in sets.items():
         results[name] = {
-            f"bm25 ({WINDOW_LINES}-line windows)": outcome_run(
-                cases=cases, search=searchers.baseline
-            )
+            label: outcome_run(cases=cases, search=searchers.baseline(label))
+            for label in searchers.baselines
         }
         for mode in MODES:
             label = fusion_label(defaults) if mode == "hybrid" else mode
@@ -613,7 +626,16 @@ def main() -> None:
             searchers=Searchers(
                 project=project,
                 embedder=embedder,
-                bm25=Bm25Index(files=corpus.files, window_lines=WINDOW_LINES),
+                baselines={
+                    BM25_PLAIN: Bm25Index(
+                        files=corpus.files, window_lines=WINDOW_LINES
+                    ),
+                    BM25_SPLIT: Bm25Index(
+                        files=corpus.files,
+                        window_lines=WINDOW_LINES,
+                        split_identifiers=True,
+                    ),
+                },
             ),
             sets={
                 "docstring": docstring,
