@@ -300,7 +300,8 @@ def search_code(
         Field(
             description=(
                 "What to find: a plain-English description ('where are passwords "
-                "hashed') or identifiers ('parseHeader')."
+                "hashed') or identifiers ('parseHeader'). A \"quoted phrase\" must "
+                "appear in every result and -word must not; other words only rank."
             )
         ),
     ],

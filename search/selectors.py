@@ -44,9 +44,12 @@ MAX_LIMIT = 50
 MAX_QUERY_CHARS = 2000
 MAX_FILTER_CHARS = 1000
 _WORD = re.compile(r"[A-Za-z0-9_]+")
-# websearch_to_tsquery syntax a user may mean on purpose: keep it as written.
-_WEBSEARCH_SYNTAX = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
-_EXCLUDED = re.compile(r'(^|\s)-"[^"]*"?|(^|\s)-\S+')
+# Search syntax a user may mean on purpose: "a phrase" and -word (or
+# -"a phrase") at the start of a word, plus `or` between two of those. A
+# dash before a digit is a number (-1), not an exclusion.
+_SYNTAX_TOKEN = re.compile(
+    r'(?P<syntax>(?<!\S)-?"[^"]*"?|(?<!\S)-[A-Za-z_]\S*)|(?P<other>\S+)'
+)
 # BM25 over the chunk's lexemes. A word's term frequency is 1 when the chunk
 # holds it, plus HEADER_WEIGHT when its path or symbol does (tsvector weight
 # A). On bench/quality.py's corpus (docstring MRR@10) a header weight of 3 beat
@@ -157,19 +160,38 @@ def _keyword_query(query: str) -> KeywordQuery:
 
     Every word and the parts of every compound identifier are ranked by BM25
     (a plain question matches code by some of its words, never all of them).
-    A query that uses websearch syntax (quotes, -exclusions, or) keeps its
-    meaning as a filter, and its wanted words are ranked the same way.
+    Quoted phrases and -exclusions are a filter (websearch_to_tsquery), joined
+    by `or` where the query puts one between them; the other words of such a
+    query only rank. So `where is the "retry-after" header read` needs the
+    phrase, not every word of the sentence, and the `or` of a plain question
+    ("its value or undefined") is just a word: before, either one turned the
+    whole question into an all-words filter that most often matched nothing.
     """
-    websearch = query if _WEBSEARCH_SYNTAX.search(query) else None
-    wanted = _EXCLUDED.sub(" ", query) if websearch else query
-    words: list[str] = []
-    for token in _WORD.findall(wanted):
-        if websearch and token.lower() == "or":
+    matches = list(_SYNTAX_TOKEN.finditer(query))
+    tokens = [match.group() for match in matches]
+    syntax = [match.group("syntax") is not None for match in matches]
+    kept: list[str] = []
+    wanted: list[str] = []
+    for index, token in enumerate(tokens):
+        if syntax[index]:
+            kept.append(token)
+        elif (
+            token.lower() == "or"
+            and 0 < index < len(tokens) - 1
+            and syntax[index - 1]
+            and syntax[index + 1]
+        ):
+            kept.append("or")
             continue
+        if not (syntax[index] and token.startswith("-")):
+            wanted.append(token)
+    words: list[str] = []
+    for token in _WORD.findall(" ".join(wanted)):
         words.append(token)
         parts = identifier_split(identifier=token)
         if len(parts) > 1:
             words.extend(parts)
+    websearch = " ".join(kept) if any(syntax) else None
     return KeywordQuery(words=" ".join(dict.fromkeys(words)), websearch=websearch)
 
 
@@ -382,8 +404,10 @@ keyword AS (SELECT id, coverage,
         ELSE 1 END AS tf) x
     GROUP BY kc.id ORDER BY score DESC, kc.id LIMIT %(k)s) s)
 """
+# A filter of stop words only ("the") is no filter, not one that matches nothing.
 _WEBSEARCH_FILTER = (
-    " AND c.search_vector @@ websearch_to_tsquery('english'::regconfig, %(ws_query)s)"
+    " AND (numnode(websearch_to_tsquery('english'::regconfig, %(ws_query)s)) = 0"
+    " OR c.search_vector @@ websearch_to_tsquery('english'::regconfig, %(ws_query)s))"
 )
 
 

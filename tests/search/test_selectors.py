@@ -284,6 +284,32 @@ def test_websearch_syntax_keeps_its_meaning(widgets):
     assert "tools/frob.py" not in paths and len(paths) == 5
 
 
+def test_a_question_with_or_or_a_quoted_word_is_not_an_all_words_filter(widgets):
+    # Before, "or" or a quote turned the whole question into a websearch
+    # filter needing every other word, and these found nothing.
+    plain = chunk_search(
+        project=widgets, query="clean up a widget or frobnicate it", mode="keyword"
+    )
+    assert plain.results[0].file_path == "tools/frob.py"
+    assert len(plain.results) == 6
+    quoted = chunk_search(
+        project=widgets, query='where is "widget_3" defined please', mode="keyword"
+    )
+    assert [hit.file_path for hit in quoted.results] == ["widgets/w3.py"]
+    # A phrase of stop words filters nothing rather than everything.
+    stop = chunk_search(project=widgets, query='"the" frobnicate', mode="keyword")
+    assert [hit.file_path for hit in stop.results] == ["tools/frob.py"]
+
+
+def test_or_joins_phrases_and_a_dash_before_a_digit_is_a_number(widgets):
+    from search.selectors import _keyword_query
+
+    either = chunk_search(project=widgets, query='"widget_3" or "widget_4"', mode="keyword")
+    assert {hit.file_path for hit in either.results} == {"widgets/w3.py", "widgets/w4.py"}
+    assert _keyword_query("return -1 when empty").websearch is None
+    assert _keyword_query('"a b" or -c d').websearch == '"a b" or -c'
+
+
 def test_hybrid_weighs_keyword_ranks_by_the_share_of_the_query_covered(
     project_factory, tmp_path, settings
 ):
