@@ -200,4 +200,82 @@ QUESTIONS: tuple[Question, ...] = (
         "javascript/cacache/lib/verify.js",
         "garbageCollect",
     ),
+    # More questions, so that one answer moves the MRR less
+    Question(
+        "format a cache lifetime as a whole number for a header, from a time span",
+        "python/werkzeug/http.py",
+        "dump_age",
+    ),
+    Question(
+        "read a timestamp in the style mail and web headers use, giving nothing back "
+        "when it is malformed",
+        "python/werkzeug/http.py",
+        "parse_date",
+    ),
+    Question(
+        "make the browser forget a stored token by sending it again already expired",
+        "python/werkzeug/sansio/response.py",
+        "Response.delete_cookie",
+    ),
+    Question(
+        "decode the posted payload as structured objects when the content kind says so",
+        "python/werkzeug/wrappers/request.py",
+        "Request.get_json",
+    ),
+    Question(
+        "escape a web address again so every character ends up encoded exactly once, "
+        "leaving existing escapes alone",
+        "python/requests/utils.py",
+        "requote_uri",
+    ),
+    Question(
+        "give a readable handle for a location on disk, or nothing when absent, "
+        "without raising",
+        "python/jinja2/utils.py",
+        "open_if_exists",
+    ),
+    Question(
+        "pick a private temporary folder owned by the current user to hold compiled "
+        "templates",
+        "python/jinja2/bccache.py",
+        "FileSystemBytecodeCache._get_default_cache_dir",
+    ),
+    Question(
+        "reject or pin numbers that fall outside the allowed minimum and maximum",
+        "python/click/types.py",
+        "_NumberRangeBase.convert",
+    ),
+    Question(
+        "fetch a single keypress from the console without waiting for enter",
+        "python/click/_termui_impl.py",
+        "getchar",
+    ),
+    Question(
+        "may the current user run this file, judging by its permission bits, owner "
+        "and group",
+        "javascript/isexe/dist_/commonjs/posix.js",
+        "checkMode",
+    ),
+    Question(
+        "ignore permission errors from changing file ownership when not running as "
+        "superuser",
+        "javascript/graceful-fs/polyfills.js",
+        "chownErOk",
+    ),
+    Question(
+        "whether text looks like the short owner/project way to refer to a repository"
+        " on the popular code hosting site",
+        "javascript/hosted-git-info/lib/from-url.js",
+        "isGitHubShorthand",
+    ),
+    Question(
+        "the name used for backwards lookups in DNS of an IPv4 address",
+        "javascript/ip-address/dist_/ipv4.js",
+        "Address4.reverseForm",
+    ),
+    Question(
+        "drop every entry whose time to live has run out",
+        "javascript/lru-cache/dist_/commonjs/index.js",
+        "LRUCache.purgeStale",
+    ),
 )
