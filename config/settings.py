@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "registry",
     "indexing",
     "search",
+    "operations",
     "mcp_bridge",
 ]
 
@@ -222,6 +223,9 @@ WORKFLOW_MCP_CACHE_SECONDS = env.float("WORKFLOW_MCP_CACHE_SECONDS", default=60.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# What hands a job to Celery when CELERY_BROKER_URL is set, by dotted path: the
+# task module imports the jobs module, so the jobs module must not import it.
+INDEX_JOB_SENDER = "indexing.tasks.index_job_send"
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 
 LANGUAGE_CODE = "en-us"

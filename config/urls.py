@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from config.api import api
-from registry.views import metrics_view
+from operations.views import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

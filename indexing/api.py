@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from indexing.jobs import index_job_get, index_job_start
 from indexing.schemas import IndexIn, JobOut, RepositoryOut
@@ -28,7 +28,7 @@ MAX_JOBS_LISTED = 100
 )
 def index_start(
     request: HttpRequest, response: HttpResponse, id_or_name: Text, payload: IndexIn
-) -> tuple[int, dict]:
+) -> Status[dict]:
     """Start indexing a repository in the background; poll the returned job."""
     job = index_job_start(
         project=project_get(reference=id_or_name),
@@ -38,7 +38,7 @@ def index_start(
     response["Location"] = reverse(
         f"{request.resolver_match.namespace}:job_detail", kwargs={"job_id": job.id}
     )
-    return 202, index_job_as_dict(job=job)
+    return Status(202, index_job_as_dict(job=job))
 
 
 @router.get(

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from indexing.exceptions import IndexingError, IndexJobNotFound
 from indexing.models import IndexJob
@@ -191,15 +192,11 @@ def _run_in_thread(job_id: uuid.UUID) -> None:
 def index_job_enqueue(*, job: IndexJob) -> IndexJob:
     """Hand a job to Celery when a broker is configured, else to a thread."""
     if settings.CELERY_BROKER_URL:
-        # Imported here: only processes that send jobs need the Celery app, and
-        # importing it binds shared tasks to its broker settings.
+        # Imported here: only processes that send jobs need Celery.
         from kombu.exceptions import OperationalError
 
-        from config.celery import app  # noqa: F401
-        from indexing.tasks import index_job_task
-
         try:
-            index_job_task.delay(str(job.id))
+            import_string(settings.INDEX_JOB_SENDER)(job_id=str(job.id))
         except OperationalError as exc:
             # No worker would ever see the job: record why rather than leave it
             # queued forever. The URL is not quoted; it may hold a password.

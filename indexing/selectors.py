@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Max, Q
+from django.utils import timezone
 
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, IndexJob, Repository
 from registry.databases import project_database_size
@@ -119,6 +121,24 @@ def project_status(*, project: Project, with_size: bool = True) -> ProjectStatus
 def index_job_list(*, project: Project, limit: int = 20) -> list[IndexJob]:
     """Return a project's most recent jobs, newest first."""
     return list(IndexJob.objects.using("default").filter(project=project)[:limit])
+
+
+def index_job_active_count(*, project: Project) -> int:
+    """Return how many of a project's jobs are queued or running and alive.
+
+    A running job without heartbeats for INDEX_JOB_HEARTBEAT_TIMEOUT seconds
+    is dead (index_jobs_reap), so it does not count.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.INDEX_JOB_HEARTBEAT_TIMEOUT)
+    return (
+        IndexJob.objects.using("default")
+        .filter(project_id=project.pk)
+        .filter(
+            Q(status=IndexJob.Status.QUEUED)
+            | Q(status=IndexJob.Status.RUNNING, heartbeat_at__gte=cutoff)
+        )
+        .count()
+    )
 
 
 def index_job_as_dict(*, job: IndexJob) -> dict:

@@ -42,7 +42,7 @@ from indexing.exceptions import (
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
 from indexing.terms import header_terms, identifier_terms, symbol_words
 from indexing.walking import OPEN_FLAGS, WalkedFile, repository_walk
-from registry.databases import project_connection
+from registry.databases import project_connection, repository_lock_key
 from registry.models import Project
 from registry.services import project_alias
 
@@ -178,13 +178,6 @@ def _check_allowed_root(path: Path) -> None:
             f"{path} is outside the allowed roots ({listed}); add its parent to "
             "CODEBASE_MCP_ALLOWED_ROOTS to index it."
         )
-
-
-def _lock_key(repository_path: str) -> int:
-    # pg_advisory_lock takes a signed 64-bit key; the project is implied by
-    # the database, so the repository path alone names the run.
-    digest = hashlib.blake2b(repository_path.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def embedding_space_check(
@@ -474,7 +467,7 @@ def repository_index(
     alias = project_alias(project=project)
     connection = project_connection(database_name=alias)
     connection.ensure_connection()
-    key = _lock_key(str(root))
+    key = repository_lock_key(str(root))
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         locked = cursor.fetchone()[0]

@@ -34,10 +34,11 @@ from django.urls import URLPattern, path, reverse
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_start
 from indexing.selectors import index_job_list, project_status
+from operations.backup import project_backup, project_restore
+from operations.move import project_move
 from registry.databases import database_name_sanitize, database_server_names
 from registry.exceptions import RegistryError
 from registry.models import Project
-from registry.operations import project_backup, project_move, project_restore
 from registry.selectors import project_find
 from registry.services import (
     project_create,

@@ -11,19 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.http import FileResponse, HttpRequest
-from ninja import File, Form, Router, UploadedFile
+from ninja import File, Form, Router, Status, UploadedFile
 
 from indexing.schemas import ProjectDetailOut
 from indexing.selectors import project_status
+from operations.backup import project_backup, project_restore
+from operations.metrics import project_metrics
+from operations.move import project_move
 from registry.databases import database_name_sanitize
 from registry.exceptions import RegistryError
 from registry.models import Project
-from registry.operations import (
-    project_backup,
-    project_metrics,
-    project_move,
-    project_restore,
-)
 from registry.schemas import (
     ProjectIn,
     ProjectMetricsOut,
@@ -67,7 +64,7 @@ def projects_list(request: HttpRequest) -> list[Project]:
     "/projects",
     response={201: ProjectOut, **error_responses(400, 409)},
 )
-def projects_create(request: HttpRequest, payload: ProjectIn) -> tuple[int, Project]:
+def projects_create(request: HttpRequest, payload: ProjectIn) -> Status[Project]:
     """Create a project and provision its database."""
     project = project_create(
         name=payload.name,
@@ -75,7 +72,7 @@ def projects_create(request: HttpRequest, payload: ProjectIn) -> tuple[int, Proj
         metadata=payload.metadata,
         server=payload.server,
     )
-    return 201, project
+    return Status(201, project)
 
 
 # Declared before /projects/{id_or_name}: Django takes the first route that
@@ -92,7 +89,7 @@ def projects_restore(
     name: Form[Text | None] = None,
     server: Form[Text | None] = None,
     replace: Form[bool] = False,
-) -> tuple[int, dict]:
+) -> Status[dict]:
     """Restore a project from an uploaded backup; an existing name needs replace."""
     with tempfile.TemporaryDirectory(prefix="cbmcp-upload-") as work:
         archive = Path(work) / "backup.tar"
@@ -106,13 +103,13 @@ def projects_restore(
             replace=replace,
             label=f"uploaded file {file.name!r}",
         )
-    return 201, {
+    return Status(201, {
         "project": report.project,
         "replaced": report.replaced,
         "tables": report.tables,
         "source_project": report.source_project,
         "warnings": report.warnings,
-    }
+    })
 
 
 def _detail(project: Project) -> dict:
@@ -153,13 +150,13 @@ def projects_update(
 )
 def projects_delete(
     request: HttpRequest, id_or_name: Text, confirm: bool = False
-) -> tuple[int, None]:
+) -> Status[None]:
     """Delete a project and drop its database; requires ?confirm=true."""
     project = project_get(reference=id_or_name)
     if not confirm:
         raise DeletionNotConfirmed(project)
     project_delete(project=project)
-    return 204, None
+    return Status(204, None)
 
 
 # A project named "restore" shares its path with the restore route above.
@@ -189,7 +186,7 @@ def projects_named_restore_update(
 )
 def projects_named_restore_delete(
     request: HttpRequest, confirm: bool = False
-) -> tuple[int, None]:
+) -> Status[None]:
     """Delete the project named "restore" (see DELETE /projects/{id_or_name})."""
     return projects_delete(request, "restore", confirm)
 

@@ -17,6 +17,7 @@ reaches a server takes `server` (default `default`).
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import logging
 import re
@@ -42,9 +43,11 @@ from registry.exceptions import (
     ProvisioningFailed,
     UnknownDatabaseServer,
 )
-from registry.models import DEFAULT_SERVER
 
 logger = logging.getLogger("codebase_mcp.registry")
+
+# The registry's own PostgreSQL server; others come from PROJECT_DATABASE_SERVERS.
+DEFAULT_SERVER = "default"
 
 DATABASE_PREFIX = "cb_proj_"
 # PostgreSQL truncates identifiers to 63 bytes; "cb_proj_" + name + "_" + uuid8.
@@ -390,3 +393,14 @@ def project_database_size(
             [database_name],
         ).fetchone()
     return int(row[0]) if row else None
+
+
+def repository_lock_key(repository_path: str) -> int:
+    """Return the advisory-lock key an index run of a repository holds.
+
+    pg_advisory_lock takes a signed 64-bit key; the project is implied by the
+    database, so the repository path alone names the run. Indexing takes it
+    for a run; moves and backups take it to keep runs out while they copy.
+    """
+    digest = hashlib.blake2b(repository_path.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

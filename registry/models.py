@@ -4,11 +4,11 @@ import uuid
 
 from django.db import models
 
+from registry.databases import DEFAULT_SERVER
+
 DEFAULT_PROJECT_ID = uuid.UUID(int=0)
 DEFAULT_PROJECT_NAME = "default"
 DEFAULT_DATABASE_NAME = "cb_proj_default_00000000"
-# The registry's own PostgreSQL server; others come from PROJECT_DATABASE_SERVERS.
-DEFAULT_SERVER = "default"
 
 
 class Project(models.Model):
@@ -19,7 +19,7 @@ class Project(models.Model):
     description = models.TextField(blank=True, default="")
     database_name = models.CharField(max_length=255, unique=True, editable=False)
     # Which entry of PROJECT_DATABASE_SERVERS holds the database; changed only
-    # by registry.operations.project_move, in the transaction that ends a move.
+    # by operations.move.project_move, in the transaction that ends a move.
     server = models.CharField(
         max_length=64, default=DEFAULT_SERVER, editable=False, db_index=True
     )

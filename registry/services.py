@@ -13,8 +13,10 @@ from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count
+from django.utils import timezone
 
 from registry.databases import (
+    DEFAULT_SERVER,
     database_name_build,
     database_server_check,
     database_server_names,
@@ -31,13 +33,13 @@ from registry.exceptions import (
     ProjectAlreadyExists,
     ProjectDatabaseExists,
     ProjectDatabaseUnavailable,
+    ProjectOperationFailed,
     RegistryError,
 )
 from registry.models import (
     DEFAULT_DATABASE_NAME,
     DEFAULT_PROJECT_ID,
     DEFAULT_PROJECT_NAME,
-    DEFAULT_SERVER,
     Project,
 )
 from registry.routers import PROJECT_APP
@@ -198,6 +200,26 @@ def project_delete(*, project: Project) -> None:
     """Delete a project: drop its database, then its registry row."""
     project_database_drop(database_name=project.database_name, server=project.server)
     Project.objects.using("default").filter(pk=project.pk).delete()
+
+
+def project_placement_switch(*, project: Project, expected: dict, changes: dict) -> None:
+    """Change where a project's row points, in one transaction, if nobody else did.
+
+    `expected` holds the fields as the caller last read them (server,
+    database_name); a row that differs raises ProjectOperationFailed and
+    changes nothing, so a move or restore never overwrites a concurrent one.
+    """
+    with transaction.atomic(using="default"):
+        row = Project.objects.using("default").select_for_update().get(pk=project.pk)
+        for name, value in expected.items():
+            if getattr(row, name) != value:
+                raise ProjectOperationFailed(
+                    f"the registry row changed meanwhile ({name} is now "
+                    f"{getattr(row, name)!r})"
+                )
+        Project.objects.using("default").filter(pk=project.pk).update(
+            **changes, updated_at=timezone.now()
+        )
 
 
 def project_default_ensure() -> Project:

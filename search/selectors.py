@@ -9,40 +9,35 @@ Filters are pushed into both candidate queries.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
-from indexing.chunking import LANGUAGE_BY_EXTENSION
 from indexing.embedders import Embedder, embedder_get
-from indexing.models import CodeChunk, EmbeddingSpace, Repository
+from indexing.models import CodeChunk, EmbeddingSpace
 from indexing.terms import identifier_split
 from registry.databases import project_connection
 from registry.models import Project
-from registry.operations import search_stat_record
 from registry.services import project_alias
-from search.exceptions import (
-    InvalidSearchQuery,
-    ProjectSchemaOutdated,
-    UnknownLanguage,
-    UnknownRepository,
+from search.exceptions import InvalidSearchQuery, ProjectSchemaOutdated
+from search.filters import chunk_filter_sql, filter_clean, query_clean
+from search.results import (
+    SearchResult,
+    results_fit_budget,
+    results_merge_overlapping,
+    results_shape,
 )
+from search.statistics import search_stat_record
 
 logger = logging.getLogger("codebase_mcp.search")
 
 MODES = ("hybrid", "semantic", "keyword")
 MAX_LIMIT = 50
-MAX_QUERY_CHARS = 2000
-MAX_FILTER_CHARS = 1000
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 # Search syntax a user may mean on purpose: "a phrase" and -word (or
 # -"a phrase") at the start of a word, plus `or` between two of those. A
@@ -61,25 +56,6 @@ HEADER_WEIGHT = 3
 
 
 @dataclass
-class SearchResult:
-    """One hit: where it is, what it is, and its code with some context."""
-
-    file_path: str
-    repository: str
-    repository_id: str
-    start_line: int
-    end_line: int
-    language: str
-    symbol: str | None
-    kind: str
-    score: float
-    content: str
-    context_before: str = ""
-    context_after: str = ""
-    stale: bool = False
-
-
-@dataclass
 class SearchResponse:
     """Results plus what a client needs to trust them."""
 
@@ -93,58 +69,6 @@ class SearchResponse:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def known_languages() -> frozenset[str]:
-    """Return every language name the indexer records."""
-    return frozenset(LANGUAGE_BY_EXTENSION.values()) | {"text"}
-
-
-def _check_encodable(name: str, text: str) -> None:
-    # JSON can carry lone surrogates ("\ud800"); neither PostgreSQL nor the
-    # tokenizer can take them, and they would fail deep inside either.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidSearchQuery(
-            f"The {name} holds characters that are not valid Unicode (lone "
-            "surrogates); send UTF-8 text."
-        ) from None
-
-
-def _clean_query(query: object) -> str:
-    if not isinstance(query, str):
-        raise InvalidSearchQuery("The query must be text.")
-    _check_encodable("query", query)
-    cleaned = query.replace("\x00", " ").strip()
-    if not cleaned:
-        raise InvalidSearchQuery(
-            "The query is empty; describe what you look for, e.g. "
-            "'where is the retry logic for HTTP requests'."
-        )
-    if len(cleaned) > MAX_QUERY_CHARS:
-        raise InvalidSearchQuery(
-            f"The query has {len(cleaned)} characters; keep it under "
-            f"{MAX_QUERY_CHARS} (a sentence or a few identifiers work best)."
-        )
-    return cleaned
-
-
-def _clean_filter(name: str, value: object) -> str | None:
-    """Return a filter's text, or raise InvalidSearchQuery if no column can hold it."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidSearchQuery(f"{name} must be text.")
-    # PostgreSQL text cannot hold NUL, and os.path refuses it.
-    if "\x00" in value:
-        raise InvalidSearchQuery(f"{name} must not contain NUL bytes.")
-    if len(value) > MAX_FILTER_CHARS:
-        raise InvalidSearchQuery(
-            f"{name} has {len(value)} characters; keep it under {MAX_FILTER_CHARS}."
-        )
-    _check_encodable(name, value)
-    return value
 
 
 @dataclass(frozen=True)
@@ -193,121 +117,6 @@ def _keyword_query(query: str) -> KeywordQuery:
             words.extend(parts)
     websearch = " ".join(kept) if any(syntax) else None
     return KeywordQuery(words=" ".join(dict.fromkeys(words)), websearch=websearch)
-
-
-_ANY_DIRS, _ANYTHING, _ANY_NAME = "(.*/)?", ".*", "[^/]*"
-
-
-def _add_wildcard(out: list[str], token: str) -> None:
-    """Append a wildcard, merged with a wildcard right before it.
-
-    Adjacent wildcards match no more than the wider one, but each adds to the
-    time PostgreSQL spends compiling the pattern: "**" * 500 took seconds.
-    """
-    last = out[-1]
-    if last == token:
-        return
-    if _ANYTHING in (last, token) and last in (_ANY_DIRS, _ANYTHING, _ANY_NAME):
-        out[-1] = _ANYTHING
-        return
-    out.append(token)
-
-
-def _glob_regex(glob: str) -> str:
-    """Translate a path glob (`**`, `*`, `?`) into an anchored POSIX regex."""
-    out = ["^"]
-    i = 0
-    while i < len(glob):
-        char = glob[i]
-        if glob.startswith("**/", i):
-            _add_wildcard(out, _ANY_DIRS)
-            i += 3
-            continue
-        if glob.startswith("**", i):
-            _add_wildcard(out, _ANYTHING)
-            i += 2
-            continue
-        if char == "*":
-            _add_wildcard(out, _ANY_NAME)
-        elif char == "?":
-            out.append("[^/]")
-        else:
-            out.append(re.escape(char))
-        i += 1
-    out.append("$")
-    return "".join(out)
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _resolve_repository(*, alias: str, repository: str) -> str:
-    value = str(repository).strip()
-    try:
-        key = uuid.UUID(value)
-    except ValueError:
-        key = None
-    queryset = Repository.objects.using(alias)
-    found = (
-        queryset.filter(id=key).first()
-        if key
-        else queryset.filter(path=os.path.realpath(os.path.expanduser(value))).first()
-        or queryset.filter(name=value).first()
-    )
-    if found is None:
-        known = ", ".join(queryset.values_list("path", flat=True)[:10]) or "none yet"
-        raise UnknownRepository(
-            f"No repository {value!r} in this project (indexed: {known}); pass a "
-            "repository id or path, or index it first."
-        )
-    return str(found.id)
-
-
-def _filters(
-    *,
-    alias: str,
-    repository: str | None,
-    language: str | None,
-    file_type: str | None,
-    directory: str | None,
-    path_glob: str | None,
-) -> tuple[str, dict[str, object]]:
-    """Return a SQL condition on `c` (code_chunks) and its named parameters."""
-    clauses: list[str] = []
-    params: dict[str, object] = {}
-
-    def param(value: object) -> str:
-        name = f"f{len(params)}"
-        params[name] = value
-        return f"%({name})s"
-
-    if repository:
-        resolved = _resolve_repository(alias=alias, repository=repository)
-        clauses.append(f"c.repository_id = {param(resolved)}")
-    if language:
-        name = language.strip().lower()
-        if name not in known_languages():
-            known = ", ".join(sorted(known_languages()))
-            raise UnknownLanguage(f"Unknown language {language!r}; use one of: {known}.")
-        clauses.append(f"c.language = {param(name)}")
-    if file_type:
-        extension = file_type.strip().lstrip("*").lstrip(".")
-        if not extension or "/" in extension:
-            raise InvalidSearchQuery(
-                f"file_type {file_type!r} is not a file extension; use e.g. 'py' or '.ts'."
-            )
-        clauses.append(f"c.relative_path LIKE {param('%.' + _like_escape(extension))}")
-    if directory:
-        prefix = directory.strip().strip("/")
-        if prefix.startswith("..") or "/../" in f"/{prefix}/":
-            raise InvalidSearchQuery("directory must be a path inside the repository.")
-        if prefix and prefix != ".":
-            pattern = _like_escape(prefix) + "/%"
-            clauses.append(f"c.relative_path LIKE {param(pattern)}")
-    if path_glob:
-        clauses.append(f"c.relative_path ~ {param(_glob_regex(path_glob.strip()))}")
-    return (" AND ".join(clauses) or "TRUE"), params
 
 
 _counts_cache: dict[str, tuple[float, int, int]] = {}
@@ -470,7 +279,7 @@ def chunk_search(
     a project whose vectors come from another model than the configured one.
     """
     started = time.perf_counter()
-    query = _clean_query(query)
+    query = query_clean(query)
     if mode not in MODES:
         raise InvalidSearchQuery(f"Unknown mode {mode!r}; use one of {', '.join(MODES)}.")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
@@ -481,13 +290,13 @@ def chunk_search(
         raise InvalidSearchQuery("context_lines must be an integer from 0 to 50.")
 
     alias = project_alias(project=project)
-    where, filter_params = _filters(
+    where, filter_params = chunk_filter_sql(
         alias=alias,
-        repository=_clean_filter("repository", repository),
-        language=_clean_filter("language", language),
-        file_type=_clean_filter("file_type", file_type),
-        directory=_clean_filter("directory", directory),
-        path_glob=_clean_filter("path_glob", path_glob),
+        repository=filter_clean("repository", repository),
+        language=filter_clean("language", language),
+        file_type=filter_clean("file_type", file_type),
+        directory=filter_clean("directory", directory),
+        path_glob=filter_clean("path_glob", path_glob),
     )
     notes: list[str] = []
     total, embedded = _embedded_counts(alias=alias)
@@ -535,11 +344,11 @@ def chunk_search(
             fetch=limit * 3,
         )
         rows = _run_query(alias=alias, statement=statement)
-    results = _shape_results(rows=rows, context_lines=context_lines)
-    results = _merge_overlapping(results)[:limit]
+    results = results_shape(rows=rows, context_lines=context_lines)
+    results = results_merge_overlapping(results)[:limit]
     truncated = False
     if max_tokens is not None:
-        results, truncated = _fit_budget(results, max_tokens)
+        results, truncated = results_fit_budget(results, max_tokens)
     response = SearchResponse(
         results=results,
         total_count=len(results),
@@ -621,165 +430,3 @@ def _run_query(*, alias: str, statement: SearchStatement) -> list[tuple]:
             )
         cursor.execute(statement.sql, statement.params)
         return cursor.fetchall()
-
-
-class _FileCache:
-    """Read each result file once per search: its lines and whether it changed."""
-
-    def __init__(self) -> None:
-        self._lines: dict[str, list[str] | None] = {}
-        self._stale: dict[str, bool] = {}
-
-    def stale(self, path: str, sha256: str, size: int, mtime: float) -> bool:
-        if path not in self._stale:
-            self._stale[path] = self._check(path, sha256, size, mtime)
-        return self._stale[path]
-
-    def _check(self, path: str, sha256: str, size: int, mtime: float) -> bool:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return True
-        if stat.st_size == size and stat.st_mtime == mtime:
-            return False
-        try:
-            with open(path, "rb") as handle:
-                return hashlib.sha256(handle.read()).hexdigest() != sha256
-        except OSError:
-            return True
-
-    def lines(self, path: str) -> list[str] | None:
-        if path not in self._lines:
-            try:
-                self._lines[path] = Path(path).read_text(errors="replace").splitlines()
-            except OSError:
-                self._lines[path] = None
-        return self._lines[path]
-
-
-def _shape_results(*, rows: list[tuple], context_lines: int) -> list[SearchResult]:
-    files = _FileCache()
-    results = []
-    for (
-        _id, relative_path, repo_path, repo_id, start, end, language, symbol, kind,
-        score, content, sha256, size, mtime,
-    ) in rows:
-        absolute = os.path.join(repo_path, relative_path)
-        stale = files.stale(absolute, sha256, size, mtime)
-        before = after = ""
-        if context_lines and not stale:
-            lines = files.lines(absolute)
-            if lines is not None:
-                before = "\n".join(lines[max(0, start - 1 - context_lines) : start - 1])
-                after = "\n".join(lines[end : end + context_lines])
-        results.append(
-            SearchResult(
-                file_path=relative_path,
-                repository=repo_path,
-                repository_id=str(repo_id),
-                start_line=start,
-                end_line=end,
-                language=language,
-                symbol=symbol,
-                kind=kind,
-                score=round(float(score), 6),
-                content=content,
-                context_before=before,
-                context_after=after,
-                stale=stale,
-            )
-        )
-    return results
-
-
-# Chunks of these kinds hold a header and member signatures but span the whole
-# body; a member found inside one is the more useful answer.
-CONTAINER_KINDS = frozenset(
-    {"class", "interface", "struct", "trait", "impl", "object", "enum", "type"}
-)
-
-
-def _merge_overlapping(results: list[SearchResult]) -> list[SearchResult]:
-    """Fold hits that overlap a better hit of the same file into it.
-
-    A member (method, function) nested in a better-ranked container chunk
-    takes the container's place and rank: the answer is the function, not the
-    whole class around it.
-    """
-    kept: list[SearchResult] = []
-    for result in results:
-        for index, better in enumerate(kept):
-            if (
-                better.repository_id != result.repository_id
-                or better.file_path != result.file_path
-                or result.start_line > better.end_line
-                or better.start_line > result.end_line
-            ):
-                continue
-            nested = better.start_line <= result.start_line <= result.end_line <= (
-                better.end_line
-            )
-            if (
-                nested
-                and better.kind in CONTAINER_KINDS
-                and result.kind not in CONTAINER_KINDS
-            ):
-                result.score = better.score
-                kept[index] = result
-            elif (
-                result.kind not in CONTAINER_KINDS
-                and better.kind not in CONTAINER_KINDS
-                and (result.start_line < better.start_line or result.end_line > better.end_line)
-            ):
-                # Only pieces of one split function or overlapping windows are
-                # widened; a class around a better hit is dropped, not merged.
-                better.content = _union_content(better, result)
-                better.start_line = min(better.start_line, result.start_line)
-                better.end_line = max(better.end_line, result.end_line)
-            break
-        else:
-            kept.append(result)
-    return kept
-
-
-def _union_content(first: SearchResult, second: SearchResult) -> str:
-    start = min(first.start_line, second.start_line)
-    end = max(first.end_line, second.end_line)
-    if not first.stale:
-        try:
-            lines = Path(first.repository, first.file_path).read_text(errors="replace")
-            return "\n".join(lines.splitlines()[start - 1 : end])
-        except OSError:
-            pass
-    ordered = sorted((first, second), key=lambda r: r.start_line)
-    return "\n".join(r.content for r in ordered)
-
-
-def _estimate_tokens(result: SearchResult) -> int:
-    text_chars = (
-        len(result.content)
-        + len(result.context_before)
-        + len(result.context_after)
-        + len(result.file_path)
-        + len(result.repository)
-        + 120
-    )
-    return text_chars // 4 + 1
-
-
-def _fit_budget(results: list[SearchResult], max_tokens: int) -> tuple[list[SearchResult], bool]:
-    """Keep results while they fit the token budget; trim the first if it alone does not."""
-    kept: list[SearchResult] = []
-    used = 0
-    for result in results:
-        cost = _estimate_tokens(result)
-        if used + cost > max_tokens:
-            if not kept:
-                result.context_before = result.context_after = ""
-                room = max(0, (max_tokens - 40) * 4)
-                result.content = result.content[:room]
-                kept.append(result)
-            return kept, True
-        kept.append(result)
-        used += cost
-    return kept, False

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from registry.databases import project_database_exists
 from registry.models import Project
-from registry.operations import project_backup
+from operations.backup import project_backup
 from registry.selectors import project_find, project_list
 from registry.services import project_delete
 

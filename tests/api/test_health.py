@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import config.api
+import operations.health
 
 
 class FakeRedis:
@@ -133,7 +133,7 @@ def test_unreachable_broker_is_reported_without_its_password(
 def test_hanging_broker_times_out(
     db, client, locked, settings, monkeypatch, hanging_redis
 ):
-    monkeypatch.setattr(config.api, "BROKER_PING_TIMEOUT", 0.3)
+    monkeypatch.setattr(operations.health, "BROKER_PING_TIMEOUT", 0.3)
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{hanging_redis.port}/0"
     response = client.get("/api/health")
     assert response.status_code == 200

@@ -18,7 +18,8 @@ from indexing.exceptions import (
     RepositoryPathInvalid,
 )
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
-from indexing.services import _lock_key, repository_index
+from indexing.services import repository_index
+from registry.databases import repository_lock_key
 from registry.services import project_alias
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,7 +195,7 @@ def test_a_second_run_on_the_same_repository_is_refused(project, tmp_path):
     for key in ("pool", "cursor_factory", "context"):
         params.pop(key, None)
     with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [_lock_key(str(repo.resolve()))])
+        other.execute("SELECT pg_advisory_lock(%s)", [repository_lock_key(str(repo.resolve()))])
         with pytest.raises(IndexingInProgress, match="another run"):
             repository_index(project=project, repo_path=str(repo))
     assert repository_index(project=project, repo_path=str(repo)).files_indexed == 3

@@ -12,7 +12,7 @@ from indexing.services import repository_index
 from registry.databases import project_database_exists, project_database_names
 from registry.exceptions import ProjectOperationRefused
 from registry.models import Project
-from registry.operations import project_backup, project_restore
+from operations.backup import project_backup, project_restore
 from registry.selectors import project_get
 from tests.operations.conftest import FakeEmbedder, answers
 

@@ -7,10 +7,11 @@ from django.core.management import call_command
 from django.test import RequestFactory
 
 from indexing.services import repository_index
-from registry import operations
-from registry.operations import project_metrics, search_stat_record
+from operations.metrics import project_metrics
+from search import statistics
+from search.statistics import search_stat_record
 from registry.services import project_alias
-from registry.views import metrics_exposition, metrics_view
+from operations.views import metrics_exposition, metrics_view
 from search.selectors import chunk_search
 
 
@@ -63,7 +64,7 @@ def test_metrics_reflect_indexing_and_searches(make_project, repo, settings):
 def test_the_latency_ring_stays_bounded(make_project, monkeypatch):
     project = make_project("ringed", server="default")
     alias = project_alias(project=project)
-    monkeypatch.setattr(operations, "SEARCH_LATENCY_RING", 5)
+    monkeypatch.setattr(statistics, "SEARCH_LATENCY_RING", 5)
     for latency in range(1, 13):
         search_stat_record(alias=alias, latency_ms=float(latency), mode="keyword")
 

@@ -8,10 +8,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from indexing.models import IndexJob
-from indexing.services import _lock_key, repository_index
+from indexing.services import repository_index
+from registry.databases import repository_lock_key
 from registry.databases import project_database_exists, project_database_params
 from registry.exceptions import ProjectOperationFailed, ProjectOperationRefused
-from registry.operations import project_move
+from operations.move import project_move
 from registry.selectors import project_get
 from registry.services import project_alias
 from tests.operations.conftest import answers
@@ -72,7 +73,7 @@ def test_failed_moves_leave_the_project_where_it_was(
     # An indexing run of a known repository holds its advisory lock.
     alias = project_alias(project=project)
     with psycopg.connect(**project_database_params(database_name=alias)) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [_lock_key(str(repo.resolve()))])
+        other.execute("SELECT pg_advisory_lock(%s)", [repository_lock_key(str(repo.resolve()))])
         with pytest.raises(ProjectOperationRefused, match="is being indexed"):
             project_move(project=project, to_server="second")
 

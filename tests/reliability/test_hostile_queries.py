@@ -13,13 +13,8 @@ from indexing.models import CodeChunk
 from indexing.services import repository_index
 from registry.services import project_alias
 from search.exceptions import InvalidSearchQuery, UnknownLanguage, UnknownRepository
-from search.selectors import (
-    MAX_LIMIT,
-    MAX_QUERY_CHARS,
-    MODES,
-    _glob_regex,
-    chunk_search,
-)
+from search.filters import MAX_QUERY_CHARS, path_glob_regex
+from search.selectors import MAX_LIMIT, MODES, chunk_search
 
 DOMAIN_ERRORS = (InvalidSearchQuery, UnknownLanguage, UnknownRepository)
 
@@ -186,7 +181,7 @@ def test_hostile_filters_get_clear_errors(indexed):
         assert outcome.results == [], (field, value)
     # Runs of wildcards collapse: PostgreSQL took seconds to compile "**" * 499.
     for glob, regex in [("**" * 499, "^.*$"), ("*" * 999, "^.*$"), ("**/" * 333, None)]:
-        assert regex is None or _glob_regex(glob) == regex
+        assert regex is None or path_glob_regex(glob) == regex
         found = chunk_search(
             project=project, query="token bucket", mode="keyword", path_glob=glob
         )

@@ -8,7 +8,8 @@ import pytest
 
 from indexing.services import repository_index
 from search.exceptions import InvalidSearchQuery, UnknownLanguage, UnknownRepository
-from search.selectors import _glob_regex, chunk_search
+from search.filters import path_glob_regex
+from search.selectors import chunk_search
 
 FILES = {
     "src/net/retry.py": '''
@@ -191,15 +192,15 @@ def test_hostile_queries_are_safe(corpus, query):
 def test_glob_translation():
     import re
 
-    assert re.match(_glob_regex("src/**/*.py"), "src/a/b/c.py")
-    assert re.match(_glob_regex("src/**/*.py"), "src/c.py")
-    assert not re.match(_glob_regex("src/*.py"), "src/a/c.py")
-    assert not re.match(_glob_regex("*.py"), "a/c.py")
-    assert re.match(_glob_regex("file?.ts"), "file1.ts")
+    assert re.match(path_glob_regex("src/**/*.py"), "src/a/b/c.py")
+    assert re.match(path_glob_regex("src/**/*.py"), "src/c.py")
+    assert not re.match(path_glob_regex("src/*.py"), "src/a/c.py")
+    assert not re.match(path_glob_regex("*.py"), "a/c.py")
+    assert re.match(path_glob_regex("file?.ts"), "file1.ts")
 
 
 def test_a_method_inside_a_better_ranked_class_takes_its_place():
-    from search.selectors import SearchResult, _merge_overlapping
+    from search.results import SearchResult, results_merge_overlapping
 
     def hit(kind, start, end, score, symbol):
         return SearchResult(
@@ -208,7 +209,7 @@ def test_a_method_inside_a_better_ranked_class_takes_its_place():
             content=symbol,
         )
 
-    merged = _merge_overlapping(
+    merged = results_merge_overlapping(
         [
             hit("class", 1, 200, 0.9, "Invoice"),
             hit("function", 300, 310, 0.8, "other"),
@@ -222,7 +223,7 @@ def test_a_method_inside_a_better_ranked_class_takes_its_place():
 
 
 def test_a_class_ranked_below_its_method_does_not_widen_it():
-    from search.selectors import SearchResult, _merge_overlapping
+    from search.results import SearchResult, results_merge_overlapping
 
     def hit(kind, start, end, score, symbol):
         return SearchResult(
@@ -231,7 +232,7 @@ def test_a_class_ranked_below_its_method_does_not_widen_it():
             content=symbol,
         )
 
-    merged = _merge_overlapping(
+    merged = results_merge_overlapping(
         [hit("method", 162, 172, 0.9, "A.f"), hit("class", 86, 929, 0.8, "A")]
     )
     assert [(m.symbol, m.start_line, m.end_line) for m in merged] == [("A.f", 162, 172)]

@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.exceptions import RegistryError
-from registry.operations import project_move
+from operations.move import project_move
 from registry.selectors import project_get
 
 

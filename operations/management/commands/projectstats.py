@@ -7,7 +7,7 @@ from django.db import DatabaseError
 from django.template.defaultfilters import filesizeformat
 
 from registry.exceptions import RegistryError
-from registry.operations import project_metrics
+from operations.metrics import project_metrics
 from registry.selectors import project_get, project_list
 
 COLUMNS = (

@@ -1,4 +1,4 @@
-"""Plain Django views of the registry: every project's metrics for Prometheus."""
+"""Plain Django views of operations: every project's metrics for Prometheus."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from config.api import ApiTokenAuth, ApiTokenError
+from config.auth import ApiTokenAuth, ApiTokenError
 from registry.exceptions import RegistryError
-from registry.operations import ProjectMetrics, project_metrics
+from operations.metrics import ProjectMetrics, project_metrics
 from registry.selectors import project_list
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

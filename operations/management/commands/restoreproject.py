@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.exceptions import RegistryError
-from registry.operations import project_restore
+from operations.backup import project_restore
 
 
 class Command(BaseCommand):

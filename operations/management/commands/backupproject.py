@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from registry.databases import database_name_sanitize
 from registry.exceptions import RegistryError
-from registry.operations import project_backup
+from operations.backup import project_backup
 from registry.selectors import project_get
 
 

@@ -1,0 +1,69 @@
+"""Load each grammar once per process and a parser once per thread."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+from typing import Final
+
+from tree_sitter import Language, Parser, Query, QueryError
+
+from indexing.chunking.grammars import GRAMMARS, Grammar
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedGrammar:
+    """Hold the compiled, shareable parts of one grammar."""
+
+    language: Language
+    query: Query
+
+
+_LOAD_LOCK: Final = threading.Lock()
+_LOADED: dict[str, LoadedGrammar | None] = {}
+_THREAD_STATE: Final = threading.local()
+
+
+def grammar_load(language: str) -> LoadedGrammar | None:
+    """Return the compiled grammar and query for ``language``, loading once."""
+    try:
+        return _LOADED[language]
+    except KeyError:
+        pass
+    with _LOAD_LOCK:
+        if language not in _LOADED:
+            _LOADED[language] = _compile(GRAMMARS[language])
+        return _LOADED[language]
+
+
+def _compile(grammar: Grammar) -> LoadedGrammar | None:
+    """Build the language object and a query of the patterns it supports."""
+    try:
+        module = importlib.import_module(grammar.module)
+        language = Language(getattr(module, grammar.factory)())
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
+    usable = []
+    for pattern in grammar.patterns:
+        try:
+            Query(language, pattern)
+        except QueryError:
+            continue
+        usable.append(pattern)
+    if not usable:
+        return None
+    return LoadedGrammar(language=language, query=Query(language, "\n".join(usable)))
+
+
+def grammar_parser(language: str, loaded: LoadedGrammar) -> Parser:
+    """Return this thread's parser for ``language``; parsers are not shareable."""
+    parsers: dict[str, Parser] | None = getattr(_THREAD_STATE, "parsers", None)
+    if parsers is None:
+        parsers = {}
+        _THREAD_STATE.parsers = parsers
+    parser = parsers.get(language)
+    if parser is None:
+        parser = Parser(loaded.language)
+        parsers[language] = parser
+    return parser

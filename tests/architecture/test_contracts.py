@@ -1,0 +1,99 @@
+"""The house rules as tests: import contracts, private names, lint and format.
+
+`python3 manage.py test` fails when an arrow points the wrong way (the
+import-linter contracts in pyproject.toml), when a module sits outside every
+layer, or when an app reaches into another app's private names.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import grimp
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+APPS = tuple(CONFIG["root_packages"])
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_import_contracts_are_kept():
+    # --no-cache: the check must not leave a cache directory in the checkout.
+    result = _run("-m", "importlinter.cli", "--config", "pyproject.toml", "--no-cache")
+    assert result.returncode == 0, (
+        "An import breaks the layers in pyproject.toml ([tool.importlinter]); "
+        "move the code to the layer it belongs to, or invert the call "
+        "(docs/architecture.md says how):\n" + result.stdout + result.stderr
+    )
+
+
+def _layer_modules() -> set[str]:
+    names: set[str] = set()
+    for contract in CONFIG["contracts"]:
+        if contract["type"] == "layers":
+            for layer in contract["layers"]:
+                names.update(
+                    part.strip() for part in layer.replace("|", ":").split(":")
+                )
+    return names
+
+
+def test_every_module_of_the_apps_is_in_a_layer():
+    layered = _layer_modules()
+    graph = grimp.build_graph(*APPS)
+
+    def covered(module: str) -> bool:
+        parts = module.split(".")
+        return any(".".join(parts[:end]) in layered for end in range(1, len(parts) + 1))
+
+    outside = sorted(m for m in graph.modules if m not in APPS and not covered(m))
+    assert not outside, (
+        f"Modules in no layer of pyproject.toml's layers contract: {outside}; add "
+        "each to the layer it belongs to, so the contracts check its imports."
+    )
+
+
+def _private_imports(*, app: str, source: str, label: str) -> list[str]:
+    """Return the `from other_app... import _name` imports of one source file."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=label)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            top = node.module.split(".")[0]
+            if top in APPS and top != app:
+                found += [
+                    f"{label}:{node.lineno} imports {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
+    return found
+
+
+def test_no_app_imports_another_apps_private_names():
+    offenders = [
+        line
+        for app in APPS
+        for path in sorted((ROOT / app).rglob("*.py"))
+        for line in _private_imports(
+            app=app, source=path.read_text(), label=str(path.relative_to(ROOT))
+        )
+    ]
+    assert not offenders, (
+        "Private names used across apps; make what is shared public and name it "
+        f"for what it is: {offenders}"
+    )
+
+
+def test_the_private_name_check_sees_a_reach_across_apps():
+    source = "from indexing.services import _secret, public\nfrom search.x import _own\n"
+    assert _private_imports(app="search", source=source, label="search/x.py") == [
+        "search/x.py:1 imports indexing.services._secret"
+    ]
