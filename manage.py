@@ -47,7 +47,9 @@ def _bootstrap() -> None:
         stderr=sys.stderr,
     )
     if result.returncode != 0:
-        sys.exit("codebase-mcp: installing requirements failed; see the pip output above")
+        sys.exit(
+            "codebase-mcp: installing requirements failed; see the pip output above"
+        )
     STAMP.write_text(digest)
 
 

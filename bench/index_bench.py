@@ -23,11 +23,17 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--path", help="Repository to index (default: Django's source).")
     parser.add_argument(
-        "--no-embed", action="store_true", help="Store chunks only (keyword-searchable)."
+        "--path", help="Repository to index (default: Django's source)."
     )
-    parser.add_argument("--keep", action="store_true", help="Keep the project afterwards.")
+    parser.add_argument(
+        "--no-embed",
+        action="store_true",
+        help="Store chunks only (keyword-searchable).",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the project afterwards."
+    )
     args = parser.parse_args()
     django_setup()
     import django as django_package
@@ -69,8 +75,12 @@ def main() -> None:
                     else ""
                 )
             )
-        probe = chunk_search(project=project, query="render a template", limit=3, mode="keyword")
-        print(f"keyword search after indexing: {probe.latency_ms:.1f} ms, {probe.total_count} hits")
+        probe = chunk_search(
+            project=project, query="render a template", limit=3, mode="keyword"
+        )
+        print(
+            f"keyword search after indexing: {probe.latency_ms:.1f} ms, {probe.total_count} hits"
+        )
         print(f"peak RSS: {peak_rss_mb():.0f} MB")
     finally:
         if not args.keep:

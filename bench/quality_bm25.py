@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from indexing.terms import identifier_split
 
 _TOKEN = re.compile(r"[A-Za-z0-9_]+")
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
     a an and are as at be by for from has have how i in is it its of on or that
     the this to was what when where which who will with
-    """.split())
+    """.split()
+)
 
 
 def tokens(text: str, *, split_identifiers: bool = False) -> list[str]:

@@ -191,7 +191,7 @@ QUESTIONS: tuple[Question, ...] = (
         "module.exports",
     ),
     Question(
-        "which part changed between two releases: the first, second or third " "number",
+        "which part changed between two releases: the first, second or third number",
         "javascript/semver/functions/diff.js",
         "diff",
     ),

@@ -38,7 +38,10 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connections
 
-    from registry.databases import project_database_register, project_database_unregister
+    from registry.databases import (
+        project_database_register,
+        project_database_unregister,
+    )
     from registry.selectors import project_get
     from registry.services import project_create, project_delete
 
@@ -47,8 +50,16 @@ def main() -> None:
     try:
         n = args.repetitions
         print(machine_description())
-        report("registry lookup by name", timed(n, lambda: project_get(reference=project.name)), "< 10 ms")
-        report("registry lookup by id", timed(n, lambda: project_get(reference=str(project.id))), "< 10 ms")
+        report(
+            "registry lookup by name",
+            timed(n, lambda: project_get(reference=project.name)),
+            "< 10 ms",
+        )
+        report(
+            "registry lookup by id",
+            timed(n, lambda: project_get(reference=str(project.id))),
+            "< 10 ms",
+        )
 
         name = project.database_name
 

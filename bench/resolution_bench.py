@@ -46,7 +46,10 @@ def main() -> None:
     from django.db import connections
 
     from mcp_bridge import resolution
-    from registry.databases import project_database_register, project_database_unregister
+    from registry.databases import (
+        project_database_register,
+        project_database_unregister,
+    )
     from registry.selectors import project_get
     from registry.services import project_create, project_delete
 
@@ -105,7 +108,9 @@ def main() -> None:
 
     try:
         print(machine_description())
-        print(f"{'operation':<30} {'p50 ms':>9} {'p95 ms':>9} {'mean ms':>9}  seed target")
+        print(
+            f"{'operation':<30} {'p50 ms':>9} {'p95 ms':>9} {'mean ms':>9}  seed target"
+        )
         for label, samples in rows:
             print(
                 f"{label:<30} {percentile(samples, 0.5):9.3f} "

@@ -281,7 +281,9 @@ def explain(*, project, embedder, queries: list[str]) -> None:
                 statement.params,
             )
             matching = cursor.fetchone()[0]
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement.sql}", statement.params)
+            cursor.execute(
+                f"EXPLAIN (ANALYZE, BUFFERS) {statement.sql}", statement.params
+            )
             plan = "\n".join(
                 f"    {_VECTOR_LITERAL.sub('[...]', row[0])}"
                 for row in cursor.fetchall()

@@ -102,9 +102,7 @@ def _auth_error(
     return response
 
 
-def _http_error(
-    request: HttpRequest, exc: HttpError, *, api: NinjaAPI
-) -> HttpResponse:
+def _http_error(request: HttpRequest, exc: HttpError, *, api: NinjaAPI) -> HttpResponse:
     return _error(
         request,
         api=api,
@@ -114,9 +112,7 @@ def _http_error(
     )
 
 
-def _not_found(
-    request: HttpRequest, exc: Http404, *, api: NinjaAPI
-) -> HttpResponse:
+def _not_found(request: HttpRequest, exc: Http404, *, api: NinjaAPI) -> HttpResponse:
     return _error(request, api=api, status=404, detail="Not found.", code="not_found")
 
 

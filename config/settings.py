@@ -32,7 +32,9 @@ SECRET_KEY = env.str(
     "DJANGO_SECRET_KEY", default="codebase-mcp-local-only-change-me-in-production"
 )
 DEBUG = env.bool("DEBUG", default=False)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"]
+)
 API_TOKEN = env.str("API_TOKEN", default="")
 
 INSTALLED_APPS = [
@@ -84,7 +86,9 @@ ASGI_APPLICATION = "config.asgi.application"
 # --- Databases -------------------------------------------------------------
 # The registry is `default`; project databases are registered at runtime by
 # registry.databases as deep copies of it with NAME changed and a pool added.
-REGISTRY_DATABASE_NAME = env.str("REGISTRY_DATABASE_NAME", default="codebase_mcp_registry")
+REGISTRY_DATABASE_NAME = env.str(
+    "REGISTRY_DATABASE_NAME", default="codebase_mcp_registry"
+)
 _registry_url = env.str("REGISTRY_DATABASE_URL", default="") or env.str(
     "DATABASE_URL", default=""
 )
@@ -240,9 +244,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # stderr only: stdout belongs to the MCP protocol in `manage.py runmcp`.
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    },
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {
-        "codebase_mcp": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
+        "codebase_mcp": {
+            "level": env.str("LOG_LEVEL", default="INFO"),
+            "propagate": True,
+        },
     },
 }

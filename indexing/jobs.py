@@ -64,7 +64,12 @@ def index_job_get(*, job_id: str | uuid.UUID) -> IndexJob:
         key = uuid.UUID(str(job_id))
     except ValueError:
         raise IndexJobNotFound(str(job_id)) from None
-    job = IndexJob.objects.using("default").select_related("project").filter(id=key).first()
+    job = (
+        IndexJob.objects.using("default")
+        .select_related("project")
+        .filter(id=key)
+        .first()
+    )
     if job is None:
         raise IndexJobNotFound(str(job_id))
     return job
@@ -116,10 +121,14 @@ class _Heartbeat:
             while not self._stop.wait(self.interval):
                 try:
                     IndexJob.objects.using("default").filter(
-                        id=self.job_id, status=IndexJob.Status.RUNNING, worker=self.worker
+                        id=self.job_id,
+                        status=IndexJob.Status.RUNNING,
+                        worker=self.worker,
                     ).update(heartbeat_at=timezone.now())
                 except Exception:  # a missed beat is retried at the next one
-                    logger.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+                    logger.warning(
+                        "heartbeat of job %s failed", self.job_id, exc_info=True
+                    )
         finally:
             connections.close_all()
 
@@ -138,14 +147,18 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
         status=IndexJob.Status.RUNNING, heartbeat_at__lt=stale
     )
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    claimed = IndexJob.objects.using("default").filter(claimable, id=job.id).update(
-        status=IndexJob.Status.RUNNING,
-        phase="starting",
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),
-        finished_at=None,
-        error="",
-        worker=worker,
+    claimed = (
+        IndexJob.objects.using("default")
+        .filter(claimable, id=job.id)
+        .update(
+            status=IndexJob.Status.RUNNING,
+            phase="starting",
+            started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            finished_at=None,
+            error="",
+            worker=worker,
+        )
     )
     if not claimed:
         logger.info("job %s is %s elsewhere; not running it again", job.id, job.status)
@@ -161,7 +174,11 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
                 progress=_job_progress_writer(job.id),
             )
     except Exception as exc:
-        message = str(exc) if isinstance(exc, IndexingError) else f"{type(exc).__name__}: {exc}"
+        message = (
+            str(exc)
+            if isinstance(exc, IndexingError)
+            else f"{type(exc).__name__}: {exc}"
+        )
         if not isinstance(exc, IndexingError):
             logger.exception("indexing job %s failed", job.id)
         IndexJob.objects.using("default").filter(id=job.id).update(
@@ -224,7 +241,9 @@ def index_job_start(
     *, project: Project, repo_path: str, force_reindex: bool = False
 ) -> IndexJob:
     """Create a job and start it in the background; return it at once."""
-    job = index_job_create(project=project, repo_path=repo_path, force_reindex=force_reindex)
+    job = index_job_create(
+        project=project, repo_path=repo_path, force_reindex=force_reindex
+    )
     return index_job_enqueue(job=job)
 
 

@@ -100,7 +100,9 @@ class CodeChunk(models.Model):
         db_table = "code_chunks"
         indexes = [
             GinIndex(fields=["search_vector"], name="code_chunks_search_gin"),
-            models.Index(fields=["repository", "relative_path"], name="code_chunks_repo_path"),
+            models.Index(
+                fields=["repository", "relative_path"], name="code_chunks_repo_path"
+            ),
             models.Index(fields=["language"], name="code_chunks_language"),
             models.Index(fields=["content_sha256"], name="code_chunks_content_sha"),
             models.Index(

@@ -64,7 +64,9 @@ def repository_list(*, project: Project) -> list[RepositoryStatus]:
     chunk_rows = (
         CodeChunk.objects.using(alias)
         .values("repository_id")
-        .annotate(n=Count("id"), embedded=Count("id", filter=Q(embedding__isnull=False)))
+        .annotate(
+            n=Count("id"), embedded=Count("id", filter=Q(embedding__isnull=False))
+        )
         .values_list("repository_id", "n", "embedded")
     )
     chunks = {repo_id: (n, embedded) for repo_id, n, embedded in chunk_rows}
@@ -87,7 +89,9 @@ def project_status(*, project: Project, with_size: bool = True) -> ProjectStatus
     alias = project_alias(project=project)
     repositories = repository_list(project=project)
     space = EmbeddingSpace.objects.using(alias).first()
-    last = Repository.objects.using(alias).aggregate(last=Max("last_indexed_at"))["last"]
+    last = Repository.objects.using(alias).aggregate(last=Max("last_indexed_at"))[
+        "last"
+    ]
     status = ProjectStatus(
         project_id=str(project.id),
         name=project.name,

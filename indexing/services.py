@@ -324,7 +324,9 @@ _COPY_CHUNKS = (
 )
 
 
-def _write_batch(*, alias: str, repository_id: str, batch: Sequence[_PendingFile]) -> int:
+def _write_batch(
+    *, alias: str, repository_id: str, batch: Sequence[_PendingFile]
+) -> int:
     """Replace the chunks of a batch of files in one transaction; return chunks written.
 
     A chunk whose exact content and symbol already have a vector in the
@@ -350,7 +352,9 @@ def _write_batch(*, alias: str, repository_id: str, batch: Sequence[_PendingFile
             )
             reuse = {(sha, symbol): vector for sha, symbol, vector in cursor.fetchall()}
         if existing:
-            cursor.execute("DELETE FROM code_chunks WHERE file_id = ANY(%s)", [existing])
+            cursor.execute(
+                "DELETE FROM code_chunks WHERE file_id = ANY(%s)", [existing]
+            )
         cursor.execute(
             _UPSERT_FILES,
             [
@@ -370,11 +374,30 @@ def _write_batch(*, alias: str, repository_id: str, batch: Sequence[_PendingFile
             for pending in batch:
                 path = pending.walked.relative_path
                 file_id = file_ids[path]
-                for kind, symbol, start, end, content, sha, header, body in pending.rows:
+                for (
+                    kind,
+                    symbol,
+                    start,
+                    end,
+                    content,
+                    sha,
+                    header,
+                    body,
+                ) in pending.rows:
                     copy.write_row(
                         (
-                            repository_id, file_id, path, pending.language, kind,
-                            symbol, start, end, content, sha, header, body,
+                            repository_id,
+                            file_id,
+                            path,
+                            pending.language,
+                            kind,
+                            symbol,
+                            start,
+                            end,
+                            content,
+                            sha,
+                            header,
+                            body,
                             reuse.get((sha, symbol)),
                         )
                     )
@@ -397,7 +420,9 @@ class _BatchWriter:
         self.files = 0
         self.error: BaseException | None = None
         self._queue: queue.Queue[list[_PendingFile] | None] = queue.Queue(maxsize=2)
-        self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="index-writer", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:
@@ -484,7 +509,10 @@ def repository_index(
             else None
         )
         summary = _store_phase(
-            project=project, alias=alias, root=root, force_reindex=force_reindex,
+            project=project,
+            alias=alias,
+            root=root,
+            force_reindex=force_reindex,
             reporter=_Reporter(progress),
         )
         summary.store_seconds = time.monotonic() - started
@@ -492,8 +520,11 @@ def repository_index(
             embed_started = time.monotonic()
             summary.embedding_model = embedder.model_id
             chunks_embed(
-                alias=alias, embedder=embedder, dimension=space.dimension,
-                progress=summary, reporter=_Reporter(progress),
+                alias=alias,
+                embedder=embedder,
+                dimension=space.dimension,
+                progress=summary,
+                reporter=_Reporter(progress),
             )
             summary.embed_seconds = time.monotonic() - embed_started
         summary.phase = "completed"
@@ -510,7 +541,11 @@ def repository_index(
 
 
 def _store_phase(
-    *, project: Project, alias: str, root: Path, force_reindex: bool,
+    *,
+    project: Project,
+    alias: str,
+    root: Path,
+    force_reindex: bool,
     reporter: _Reporter,
 ) -> IndexSummary:
     repository, _ = Repository.objects.using(alias).get_or_create(
@@ -585,10 +620,14 @@ def _store_phase(
             language = language_for_path(walked.relative_path) or "text"
             try:
                 chunks = file_chunk(
-                    text=text, language=language, max_chars=settings.INDEX_CHUNK_MAX_CHARS
+                    text=text,
+                    language=language,
+                    max_chars=settings.INDEX_CHUNK_MAX_CHARS,
                 )
             except Exception:  # a chunker bug must cost one file, not the run
-                logger.warning("chunking %s failed", walked.relative_path, exc_info=True)
+                logger.warning(
+                    "chunking %s failed", walked.relative_path, exc_info=True
+                )
                 skipped["chunking_failed"] += 1
                 continue
             batch.append(
@@ -618,9 +657,9 @@ def _store_phase(
     summary.files_deleted = len(gone)
     summary.skipped_by_reason = dict(sorted(skipped.items()))
     summary.files_skipped = sum(skipped.values())
-    summary.chunks_total = CodeChunk.objects.using(alias).filter(
-        repository=repository
-    ).count()
+    summary.chunks_total = (
+        CodeChunk.objects.using(alias).filter(repository=repository).count()
+    )
     Repository.objects.using(alias).filter(id=repository.id).update(
         last_indexed_at=timezone.now()
     )

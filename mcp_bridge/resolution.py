@@ -94,7 +94,9 @@ def session_config_find(*, directory: str | os.PathLike) -> Path | None:
     return None
 
 
-_config_cache: dict[str, tuple[tuple[int, int], SessionConfig | ProjectConfigInvalid]] = {}
+_config_cache: dict[
+    str, tuple[tuple[int, int], SessionConfig | ProjectConfigInvalid]
+] = {}
 _config_lock = threading.Lock()
 
 
@@ -220,7 +222,9 @@ def workflow_active_project() -> str | None:
     answer = None
     try:
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
-        with urllib.request.urlopen(request, timeout=settings.WORKFLOW_MCP_TIMEOUT) as reply:
+        with urllib.request.urlopen(
+            request, timeout=settings.WORKFLOW_MCP_TIMEOUT
+        ) as reply:
             answer = _active_project_reference(json.loads(reply.read(65536)))
     except (OSError, ValueError, urllib.error.URLError) as exc:
         logger.warning("workflow-mcp at %s did not answer usefully: %s", url, exc)
@@ -254,7 +258,9 @@ def project_resolve(
 ) -> ResolvedProject:
     """Return the project that answers a call, walking the four tiers in order."""
     if project_id is not None and str(project_id).strip():
-        return ResolvedProject(project=project_get(reference=str(project_id)), tier="explicit")
+        return ResolvedProject(
+            project=project_get(reference=str(project_id)), tier="explicit"
+        )
     if working_directory:
         config_path = session_config_find(directory=working_directory)
         if config_path is not None:
@@ -273,7 +279,11 @@ def project_resolve(
     reference = workflow_active_project()
     if reference:
         try:
-            return ResolvedProject(project=project_get(reference=reference), tier="workflow_mcp")
+            return ResolvedProject(
+                project=project_get(reference=reference), tier="workflow_mcp"
+            )
         except ProjectNotFound:
-            logger.warning("workflow-mcp's active project %r is not registered", reference)
+            logger.warning(
+                "workflow-mcp's active project %r is not registered", reference
+            )
     return ResolvedProject(project=project_default_ensure(), tier="default")

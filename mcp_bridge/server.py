@@ -94,7 +94,11 @@ class _Sessions:
         with self._lock:
             directory = (
                 (self._by_header.get(key) if key else None)
-                or (self._directories.get(connection) if connection is not None else None)
+                or (
+                    self._directories.get(connection)
+                    if connection is not None
+                    else None
+                )
                 or (self._process_default if self.single_client else None)
             )
         # Clients such as Claude Code start the server in the user's project.
@@ -133,7 +137,9 @@ def _session_keys(ctx: Context | None) -> tuple[str | None, object | None]:
     except (AttributeError, ValueError, LookupError):
         headers = {}
     key = headers.get("mcp-session-id") if hasattr(headers, "get") else None
-    connection = getattr(session, "_connection", session) if session is not None else None
+    connection = (
+        getattr(session, "_connection", session) if session is not None else None
+    )
     return key, connection
 
 
@@ -186,12 +192,16 @@ def set_working_directory(
     """
     path = os.path.realpath(os.path.expanduser(directory.strip())) if directory else ""
     if not path or not os.path.isdir(path):
-        raise ToolError(f"{directory!r} is not an existing directory; pass an absolute path.")
+        raise ToolError(
+            f"{directory!r} is not an existing directory; pass an absolute path."
+        )
     sessions.set(ctx, path)
     resolved = _resolve(None, ctx)
     config = session_config_find(directory=path)
     return WorkingDirectoryResult(
-        directory=path, project=_ref(resolved), config_path=str(config) if config else None
+        directory=path,
+        project=_ref(resolved),
+        config_path=str(config) if config else None,
     )
 
 
@@ -213,7 +223,9 @@ def _progress_sender(ctx: Context | None):
             done, total = progress.files_done, progress.files_total
             message = f"{progress.phase}: {done}/{total} files"
         try:
-            anyio.from_thread.run(ctx.report_progress, float(done), float(total or 1), message)
+            anyio.from_thread.run(
+                ctx.report_progress, float(done), float(total or 1), message
+            )
         except Exception:  # a client that went away must not fail the index
             logger.debug("progress notification failed", exc_info=True)
 
@@ -223,7 +235,9 @@ def _progress_sender(ctx: Context | None):
 @server.tool()
 @_tool_call
 def index_repository(
-    repo_path: Annotated[str, Field(description="Absolute path of the repository root.")],
+    repo_path: Annotated[
+        str, Field(description="Absolute path of the repository root.")
+    ],
     ctx: Context,
     project_id: ProjectIdArg = None,
     force_reindex: Annotated[
@@ -262,7 +276,9 @@ def index_repository(
 @server.tool()
 @_tool_call
 def start_indexing_background(
-    repo_path: Annotated[str, Field(description="Absolute path of the repository root.")],
+    repo_path: Annotated[
+        str, Field(description="Absolute path of the repository root.")
+    ],
     ctx: Context,
     project_id: ProjectIdArg = None,
     force_reindex: Annotated[
@@ -279,14 +295,19 @@ def start_indexing_background(
         project=resolved.project, repo_path=repo_path, force_reindex=force_reindex
     )
     return JobStarted(
-        job_id=str(job.id), status=job.status, repo_path=job.repo_path, project=_ref(resolved)
+        job_id=str(job.id),
+        status=job.status,
+        repo_path=job.repo_path,
+        project=_ref(resolved),
     )
 
 
 @server.tool()
 @_tool_call
 def get_indexing_status(
-    job_id: Annotated[str, Field(description="The job_id from start_indexing_background.")],
+    job_id: Annotated[
+        str, Field(description="The job_id from start_indexing_background.")
+    ],
 ) -> JobStatus:
     """Return a background indexing job's status, progress counts and error, if any."""
     return JobStatus(**index_job_as_dict(job=index_job_get(job_id=job_id)))
@@ -311,15 +332,19 @@ def search_code(
         str | None, Field(description="Only this repository (id or absolute path).")
     ] = None,
     language: Annotated[
-        str | None, Field(description="Only this language, e.g. 'python', 'typescript'.")
+        str | None,
+        Field(description="Only this language, e.g. 'python', 'typescript'."),
     ] = None,
     file_type: Annotated[
         str | None, Field(description="Only files with this extension, e.g. 'py'.")
     ] = None,
     directory: Annotated[
-        str | None, Field(description="Only under this directory, relative to the repo root.")
+        str | None,
+        Field(description="Only under this directory, relative to the repo root."),
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Number of results.")] = 10,
+    limit: Annotated[
+        int, Field(ge=1, le=MAX_LIMIT, description="Number of results.")
+    ] = 10,
     mode: Annotated[
         Literal["hybrid", "semantic", "keyword"],
         Field(description="hybrid (default) fuses meaning and keywords."),
@@ -374,7 +399,9 @@ def list_projects() -> ProjectList:
 @_tool_call
 def create_project(
     name: Annotated[str, Field(description="Project name (up to 255 characters).")],
-    description: Annotated[str | None, Field(description="Optional description.")] = None,
+    description: Annotated[
+        str | None, Field(description="Optional description.")
+    ] = None,
 ) -> ProjectInfo:
     """Create a project with its own database; index into it with project_id=name."""
     project = project_create(name=name, description=description or "")
@@ -389,7 +416,9 @@ def create_project(
 
 @server.tool()
 @_tool_call
-def get_project_status(ctx: Context, project_id: ProjectIdArg = None) -> ProjectStatusResult:
+def get_project_status(
+    ctx: Context, project_id: ProjectIdArg = None
+) -> ProjectStatusResult:
     """Return a project's repositories, file and chunk counts, embedding model, last
     indexing time and running jobs."""
     resolved = _resolve(project_id, ctx)

@@ -14,9 +14,7 @@ router = Router(tags=["health"])
 
 
 # The operation id it had when config/api.py served it: clients keep working.
-@router.get(
-    "/health", auth=None, response=HealthOut, operation_id="config_api_health"
-)
+@router.get("/health", auth=None, response=HealthOut, operation_id="config_api_health")
 def health(request: HttpRequest) -> dict:
     """Report whether the registry, database server and broker work; never fail."""
     return asdict(service_health())

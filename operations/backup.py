@@ -73,6 +73,7 @@ SCHEMA_APP = "indexing"
 _MAX_MANIFEST_BYTES = 1_000_000
 _COPY_CHUNK = 1024 * 1024
 
+
 def _schema_migrations(connection: psycopg.Connection) -> list[str]:
     rows = connection.execute(
         "SELECT name FROM django_migrations WHERE app = %s ORDER BY id", [SCHEMA_APP]
@@ -104,7 +105,9 @@ def project_backup(*, project: Project, output: Path) -> dict:
     alone: it holds the project's code.
     """
     current = project_get(reference=project.pk)
-    source = DatabaseEndpoint(database_name=current.database_name, server=current.server)
+    source = DatabaseEndpoint(
+        database_name=current.database_name, server=current.server
+    )
     output = Path(output)
     with tempfile.TemporaryDirectory(prefix="cbmcp-backup-") as work:
         dump_path = Path(work) / DUMP_MEMBER
@@ -251,7 +254,9 @@ def _dump_restore(
 ) -> None:
     """Stream the archive's dump into pg_restore; check it against the manifest."""
     shown = label or str(archive)
-    args, env = pg_restore_args(target=target, server_major=endpoint_major_version(target))
+    args, env = pg_restore_args(
+        target=target, server_major=endpoint_major_version(target)
+    )
     digest = hashlib.sha256()
     with tarfile.open(archive, "r:") as tar:
         try:

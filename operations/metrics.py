@@ -15,6 +15,7 @@ from registry.models import Project
 from registry.services import project_alias
 from search.statistics import search_stats_read
 
+
 @dataclass
 class TableMetrics:
     """PostgreSQL's statistics of one table of a project database."""

@@ -39,6 +39,7 @@ from registry.services import project_placement_switch
 
 logger = logging.getLogger("codebase_mcp.operations")
 
+
 @dataclass
 class MoveReport:
     """What a move did."""

@@ -41,6 +41,7 @@ from registry.exceptions import (
 
 logger = logging.getLogger("codebase_mcp.operations")
 
+
 @lru_cache(maxsize=32)
 def _binary_major(path: str) -> int | None:
     """Return the PostgreSQL major version of a client binary, or None."""
@@ -249,7 +250,9 @@ def pg_dump_args(*, snapshot: Snapshot, source: DatabaseEndpoint) -> tuple[list,
     return [binary, "--format=custom", f"--snapshot={snapshot.name}", dbname], env
 
 
-def pg_restore_args(*, target: DatabaseEndpoint, server_major: int) -> tuple[list, dict]:
+def pg_restore_args(
+    *, target: DatabaseEndpoint, server_major: int
+) -> tuple[list, dict]:
     dbname, env = target.client_args()
     binary = client_binary("pg_restore", server_major=server_major)
     # One transaction: a restore that fails half-way leaves an empty database.
@@ -313,4 +316,3 @@ def database_drop_quietly(*, database_name: str, server: str) -> str | None:
             f"({exc}); drop it by hand when the server is back."
         )
     return None
-

@@ -103,13 +103,16 @@ def projects_restore(
             replace=replace,
             label=f"uploaded file {file.name!r}",
         )
-    return Status(201, {
-        "project": report.project,
-        "replaced": report.replaced,
-        "tables": report.tables,
-        "source_project": report.source_project,
-        "warnings": report.warnings,
-    })
+    return Status(
+        201,
+        {
+            "project": report.project,
+            "replaced": report.replaced,
+            "tables": report.tables,
+            "source_project": report.source_project,
+            "warnings": report.warnings,
+        },
+    )
 
 
 def _detail(project: Project) -> dict:

@@ -345,7 +345,9 @@ def project_database_create(
     _check_database_name(database_name)
     with _server_connection(server=server) as conn:
         try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database_name)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database_name))
+            )
         except psycopg.errors.DuplicateDatabase as exc:
             raise ProjectDatabaseExists(database_name) from exc
     if not migrate:
@@ -353,7 +355,9 @@ def project_database_create(
     try:
         project_database_migrate(database_name=database_name, server=server)
     except Exception as exc:
-        logger.warning("provisioning %s failed; dropping it", database_name, exc_info=True)
+        logger.warning(
+            "provisioning %s failed; dropping it", database_name, exc_info=True
+        )
         project_database_drop(database_name=database_name, server=server)
         raise ProvisioningFailed(
             f"Setting up the database {database_name!r} failed and was rolled back: "

@@ -341,7 +341,9 @@ def _server_start(*, layout: ServerLayout) -> ServerLayout:
         _service_account()
     # Traverse-only for others when root, so the service user can reach its
     # own directory inside; nobody can list or read the home itself.
-    layout.home.mkdir(mode=0o711 if layout.run_as else 0o700, parents=True, exist_ok=True)
+    layout.home.mkdir(
+        mode=0o711 if layout.run_as else 0o700, parents=True, exist_ok=True
+    )
     _make_private_dir(layout.root, layout=layout)
     with _start_lock(layout):
         if server_accepts(layout=layout):
@@ -381,7 +383,9 @@ def _server_start(*, layout: ServerLayout) -> ServerLayout:
 
 def _log_tail(layout: ServerLayout, lines: int = 15) -> str:
     try:
-        return "\n".join(layout.log_file.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(
+            layout.log_file.read_text(errors="replace").splitlines()[-lines:]
+        )
     except OSError:
         return "(no log)"
 
@@ -424,7 +428,9 @@ def server_status(*, layout: ServerLayout) -> dict[str, object]:
         "running": server_accepts(layout=layout),
         "pid": pid,
         "initialised": version_file.exists(),
-        "major_version": version_file.read_text().strip() if version_file.exists() else None,
+        "major_version": version_file.read_text().strip()
+        if version_file.exists()
+        else None,
         "pgdata": str(layout.pgdata),
         "socket_dir": str(layout.socket_dir),
         "log_file": str(layout.log_file),

@@ -202,7 +202,9 @@ def project_delete(*, project: Project) -> None:
     Project.objects.using("default").filter(pk=project.pk).delete()
 
 
-def project_placement_switch(*, project: Project, expected: dict, changes: dict) -> None:
+def project_placement_switch(
+    *, project: Project, expected: dict, changes: dict
+) -> None:
     """Change where a project's row points, in one transaction, if nobody else did.
 
     `expected` holds the fields as the caller last read them (server,

@@ -165,7 +165,9 @@ def chunk_filter_sql(
         name = language.strip().lower()
         if name not in known_languages():
             known = ", ".join(sorted(known_languages()))
-            raise UnknownLanguage(f"Unknown language {language!r}; use one of: {known}.")
+            raise UnknownLanguage(
+                f"Unknown language {language!r}; use one of: {known}."
+            )
         clauses.append(f"c.language = {param(name)}")
     if file_type:
         extension = file_type.strip().lstrip("*").lstrip(".")

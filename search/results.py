@@ -65,8 +65,20 @@ def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult
     files = _FileCache()
     results = []
     for (
-        _id, relative_path, repo_path, repo_id, start, end, language, symbol, kind,
-        score, content, sha256, size, mtime,
+        _id,
+        relative_path,
+        repo_path,
+        repo_id,
+        start,
+        end,
+        language,
+        symbol,
+        kind,
+        score,
+        content,
+        sha256,
+        size,
+        mtime,
     ) in rows:
         absolute = os.path.join(repo_path, relative_path)
         stale = files.stale(absolute, sha256, size, mtime)
@@ -120,8 +132,11 @@ def results_merge_overlapping(results: list[SearchResult]) -> list[SearchResult]
                 or better.start_line > result.end_line
             ):
                 continue
-            nested = better.start_line <= result.start_line <= result.end_line <= (
-                better.end_line
+            nested = (
+                better.start_line
+                <= result.start_line
+                <= result.end_line
+                <= (better.end_line)
             )
             if (
                 nested
@@ -133,7 +148,10 @@ def results_merge_overlapping(results: list[SearchResult]) -> list[SearchResult]
             elif (
                 result.kind not in CONTAINER_KINDS
                 and better.kind not in CONTAINER_KINDS
-                and (result.start_line < better.start_line or result.end_line > better.end_line)
+                and (
+                    result.start_line < better.start_line
+                    or result.end_line > better.end_line
+                )
             ):
                 # Only pieces of one split function or overlapping windows are
                 # widened; a class around a better hit is dropped, not merged.
@@ -171,7 +189,9 @@ def _estimate_tokens(result: SearchResult) -> int:
     return text_chars // 4 + 1
 
 
-def results_fit_budget(results: list[SearchResult], max_tokens: int) -> tuple[list[SearchResult], bool]:
+def results_fit_budget(
+    results: list[SearchResult], max_tokens: int
+) -> tuple[list[SearchResult], bool]:
     """Keep results while they fit the token budget; trim the first if it alone does not."""
     kept: list[SearchResult] = []
     used = 0

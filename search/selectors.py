@@ -281,8 +281,14 @@ def chunk_search(
     started = time.perf_counter()
     query = query_clean(query)
     if mode not in MODES:
-        raise InvalidSearchQuery(f"Unknown mode {mode!r}; use one of {', '.join(MODES)}.")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidSearchQuery(
+            f"Unknown mode {mode!r}; use one of {', '.join(MODES)}."
+        )
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not 1 <= limit <= MAX_LIMIT
+    ):
         raise InvalidSearchQuery(f"limit must be an integer from 1 to {MAX_LIMIT}.")
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 50):
         raise InvalidSearchQuery("max_tokens must be an integer of at least 50.")
@@ -307,7 +313,9 @@ def chunk_search(
         space = EmbeddingSpace.objects.using(alias).first()
         embedder = embedder or embedder_get()
         if space is None or embedded == 0:
-            notes.append("No chunk of this project is embedded yet; ranked by keywords.")
+            notes.append(
+                "No chunk of this project is embedded yet; ranked by keywords."
+            )
             effective_mode = "keyword"
         elif space.model_id != embedder.model_id:
             notes.append(
@@ -326,7 +334,9 @@ def chunk_search(
     )
     if outdated:
         if effective_mode == "keyword":
-            raise ProjectSchemaOutdated(f"Keyword search is unavailable: {_SCHEMA_HINT}.")
+            raise ProjectSchemaOutdated(
+                f"Keyword search is unavailable: {_SCHEMA_HINT}."
+            )
         notes.append(f"Ranked by vectors only: {_SCHEMA_HINT}.")
         effective_mode = "semantic"
     keyword_query = _keyword_query(query)

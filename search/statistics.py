@@ -88,7 +88,9 @@ def search_stats_read(*, alias: str) -> SearchStats:
         cursor.execute("SELECT to_regclass('search_latencies') IS NOT NULL")
         if not cursor.fetchone()[0]:
             return SearchStats()
-        cursor.execute("SELECT mode, queries, total_ms FROM search_counters ORDER BY mode")
+        cursor.execute(
+            "SELECT mode, queries, total_ms FROM search_counters ORDER BY mode"
+        )
         counters = cursor.fetchall()
         cursor.execute(
             "SELECT count(*), "

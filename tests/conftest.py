@@ -66,7 +66,9 @@ def _allow_project_aliases() -> None:
     case = testcases.TransactionTestCase
     original_patch = case.ensure_connection_patch_method
     case.ensure_connection_patch_method = classmethod(ensure_connection_patch_method)
-    testcases.SimpleTestCase._add_databases_failures = classmethod(add_databases_failures)
+    testcases.SimpleTestCase._add_databases_failures = classmethod(
+        add_databases_failures
+    )
     testcases.SimpleTestCase._remove_databases_failures = classmethod(
         remove_databases_failures
     )

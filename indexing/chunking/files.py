@@ -22,6 +22,7 @@ _MINIFIED_MIN_SIZE: Final = 50_000
 # Share of the file inside ERROR nodes above which the parse is not trusted.
 _MAX_ERROR_SHARE: Final = 0.5
 
+
 def _error_share(root: Node, size: int) -> float:
     """Return the share of the file's bytes covered by top-level parse errors."""
     if root.is_error:

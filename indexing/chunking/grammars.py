@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+
 @dataclass(frozen=True, slots=True)
 class Grammar:
     """Describe how to find definitions in one tree-sitter grammar."""
@@ -75,10 +76,7 @@ _TS_PATTERNS: Final = (
     "(interface_declaration) @def",
     "(enum_declaration) @def",
     "(type_alias_declaration) @def",
-    *(
-        f"(public_field_definition value: ({node})) @def"
-        for node in JS_FUNCTION_NODES
-    ),
+    *(f"(public_field_definition value: ({node})) @def" for node in JS_FUNCTION_NODES),
 )
 _TS_CONTAINERS: Final = {
     "class_declaration": "class",
@@ -119,10 +117,7 @@ GRAMMARS: Final[dict[str, Grammar]] = {
         factory="language",
         patterns=(
             *_JS_COMMON_PATTERNS,
-            *(
-                f"(field_definition value: ({node})) @def"
-                for node in JS_FUNCTION_NODES
-            ),
+            *(f"(field_definition value: ({node})) @def" for node in JS_FUNCTION_NODES),
         ),
         functions=_JS_FUNCTIONS,
         containers={"class_declaration": "class"},

@@ -11,134 +11,240 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('registry', '0001_initial'),
+        ("registry", "0001_initial"),
     ]
 
     operations = [
         # Project databases only (the router sends model-less operations there).
         pgvector.django.VectorExtension(),
         migrations.CreateModel(
-            name='EmbeddingSpace',
+            name="EmbeddingSpace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_id', models.CharField(max_length=255)),
-                ('dimension', models.IntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("model_id", models.CharField(max_length=255)),
+                ("dimension", models.IntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'db_table': 'embedding_space',
+                "db_table": "embedding_space",
             },
         ),
         migrations.CreateModel(
-            name='Repository',
+            name="Repository",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('path', models.TextField(unique=True)),
-                ('name', models.CharField(max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_indexed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("path", models.TextField(unique=True)),
+                ("name", models.CharField(max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_indexed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'repositories',
-                'ordering': ['path'],
+                "db_table": "repositories",
+                "ordering": ["path"],
             },
         ),
         migrations.CreateModel(
-            name='IndexJob',
+            name="IndexJob",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('repo_path', models.TextField()),
-                ('force_reindex', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('phase', models.CharField(default='queued', max_length=32)),
-                ('files_total', models.IntegerField(default=0)),
-                ('files_done', models.IntegerField(default=0)),
-                ('files_indexed', models.IntegerField(default=0)),
-                ('files_unchanged', models.IntegerField(default=0)),
-                ('files_deleted', models.IntegerField(default=0)),
-                ('files_skipped', models.IntegerField(default=0)),
-                ('skipped_by_reason', models.JSONField(blank=True, default=dict)),
-                ('chunks_total', models.IntegerField(default=0)),
-                ('chunks_embedded', models.IntegerField(default=0)),
-                ('error', models.TextField(blank=True, default='')),
-                ('worker', models.CharField(blank=True, default='', max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='index_jobs', to='registry.project')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("repo_path", models.TextField()),
+                ("force_reindex", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("phase", models.CharField(default="queued", max_length=32)),
+                ("files_total", models.IntegerField(default=0)),
+                ("files_done", models.IntegerField(default=0)),
+                ("files_indexed", models.IntegerField(default=0)),
+                ("files_unchanged", models.IntegerField(default=0)),
+                ("files_deleted", models.IntegerField(default=0)),
+                ("files_skipped", models.IntegerField(default=0)),
+                ("skipped_by_reason", models.JSONField(blank=True, default=dict)),
+                ("chunks_total", models.IntegerField(default=0)),
+                ("chunks_embedded", models.IntegerField(default=0)),
+                ("error", models.TextField(blank=True, default="")),
+                ("worker", models.CharField(blank=True, default="", max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="index_jobs",
+                        to="registry.project",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'index_jobs',
-                'ordering': ['-created_at'],
+                "db_table": "index_jobs",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='CodeFile',
+            name="CodeFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('relative_path', models.TextField()),
-                ('language', models.CharField(max_length=32)),
-                ('size_bytes', models.BigIntegerField()),
-                ('sha256', models.CharField(db_index=True, max_length=64)),
-                ('mtime', models.FloatField()),
-                ('chunk_count', models.IntegerField(default=0)),
-                ('indexed_at', models.DateTimeField()),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='files', to='indexing.repository')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("relative_path", models.TextField()),
+                ("language", models.CharField(max_length=32)),
+                ("size_bytes", models.BigIntegerField()),
+                ("sha256", models.CharField(db_index=True, max_length=64)),
+                ("mtime", models.FloatField()),
+                ("chunk_count", models.IntegerField(default=0)),
+                ("indexed_at", models.DateTimeField()),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="files",
+                        to="indexing.repository",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'code_files',
+                "db_table": "code_files",
             },
         ),
         migrations.CreateModel(
-            name='CodeChunk',
+            name="CodeChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('relative_path', models.TextField()),
-                ('language', models.CharField(max_length=32)),
-                ('kind', models.CharField(max_length=32)),
-                ('symbol', models.TextField(blank=True, null=True)),
-                ('start_line', models.IntegerField()),
-                ('end_line', models.IntegerField()),
-                ('content', models.TextField()),
-                ('content_sha256', models.CharField(max_length=64)),
-                ('header_terms', models.TextField(default='')),
-                ('body_terms', models.TextField(default='')),
-                ('embedding', pgvector.django.vector.VectorField(blank=True, null=True)),
-                ('search_vector', models.GeneratedField(db_persist=True, expression=django.db.models.expressions.RawSQL("setweight(to_tsvector('english'::regconfig, header_terms), 'A') || setweight(to_tsvector('english'::regconfig, content || ' ' || body_terms), 'B')", ()), output_field=django.contrib.postgres.search.SearchVectorField())),
-                ('file', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='indexing.codefile')),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='indexing.repository')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("relative_path", models.TextField()),
+                ("language", models.CharField(max_length=32)),
+                ("kind", models.CharField(max_length=32)),
+                ("symbol", models.TextField(blank=True, null=True)),
+                ("start_line", models.IntegerField()),
+                ("end_line", models.IntegerField()),
+                ("content", models.TextField()),
+                ("content_sha256", models.CharField(max_length=64)),
+                ("header_terms", models.TextField(default="")),
+                ("body_terms", models.TextField(default="")),
+                (
+                    "embedding",
+                    pgvector.django.vector.VectorField(blank=True, null=True),
+                ),
+                (
+                    "search_vector",
+                    models.GeneratedField(
+                        db_persist=True,
+                        expression=django.db.models.expressions.RawSQL(
+                            "setweight(to_tsvector('english'::regconfig, header_terms), 'A') || setweight(to_tsvector('english'::regconfig, content || ' ' || body_terms), 'B')",
+                            (),
+                        ),
+                        output_field=django.contrib.postgres.search.SearchVectorField(),
+                    ),
+                ),
+                (
+                    "file",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="indexing.codefile",
+                    ),
+                ),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="indexing.repository",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'code_chunks',
+                "db_table": "code_chunks",
             },
         ),
         migrations.AddConstraint(
-            model_name='codefile',
-            constraint=models.UniqueConstraint(fields=('repository', 'relative_path'), name='code_files_repo_path_uniq'),
+            model_name="codefile",
+            constraint=models.UniqueConstraint(
+                fields=("repository", "relative_path"), name="code_files_repo_path_uniq"
+            ),
         ),
         migrations.AddIndex(
-            model_name='codechunk',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['search_vector'], name='code_chunks_search_gin'),
+            model_name="codechunk",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["search_vector"], name="code_chunks_search_gin"
+            ),
         ),
         migrations.AddIndex(
-            model_name='codechunk',
-            index=models.Index(fields=['repository', 'relative_path'], name='code_chunks_repo_path'),
+            model_name="codechunk",
+            index=models.Index(
+                fields=["repository", "relative_path"], name="code_chunks_repo_path"
+            ),
         ),
         migrations.AddIndex(
-            model_name='codechunk',
-            index=models.Index(fields=['language'], name='code_chunks_language'),
+            model_name="codechunk",
+            index=models.Index(fields=["language"], name="code_chunks_language"),
         ),
         migrations.AddIndex(
-            model_name='codechunk',
-            index=models.Index(fields=['content_sha256'], name='code_chunks_content_sha'),
+            model_name="codechunk",
+            index=models.Index(
+                fields=["content_sha256"], name="code_chunks_content_sha"
+            ),
         ),
         migrations.AddIndex(
-            model_name='codechunk',
-            index=models.Index(condition=models.Q(('embedding__isnull', True)), fields=['id'], name='code_chunks_unembedded'),
+            model_name="codechunk",
+            index=models.Index(
+                condition=models.Q(("embedding__isnull", True)),
+                fields=["id"],
+                name="code_chunks_unembedded",
+            ),
         ),
     ]

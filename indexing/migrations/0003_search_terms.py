@@ -89,7 +89,6 @@ DROP FUNCTION IF EXISTS search_terms_remove();
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("indexing", "0002_search_stats"),
     ]
@@ -131,7 +130,9 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.SmallIntegerField(default=1, primary_key=True, serialize=False),
+                    models.SmallIntegerField(
+                        default=1, primary_key=True, serialize=False
+                    ),
                 ),
                 ("chunks", models.BigIntegerField(default=0)),
                 ("lexemes", models.BigIntegerField(default=0)),

@@ -102,4 +102,3 @@ class DatabaseWrapper(base.DatabaseWrapper):
             except psycopg.errors.DuplicateDatabase:
                 pass
         logger.info("created registry database %s", settings.REGISTRY_DATABASE_NAME)
-

@@ -177,7 +177,9 @@ def test_a_project_named_restore_is_reachable_by_name(api):
     create(api, name="restore", description="unlucky name")
     assert api.get("/api/projects/restore").json()["description"] == "unlucky name"
     patched = api.patch(
-        "/api/projects/restore", {"description": "still here"}, content_type="application/json"
+        "/api/projects/restore",
+        {"description": "still here"},
+        content_type="application/json",
     )
     assert patched.status_code == 200 and patched.json()["description"] == "still here"
     assert api.delete("/api/projects/restore").status_code == 400

@@ -93,7 +93,9 @@ def test_no_app_imports_another_apps_private_names():
 
 
 def test_the_private_name_check_sees_a_reach_across_apps():
-    source = "from indexing.services import _secret, public\nfrom search.x import _own\n"
+    source = (
+        "from indexing.services import _secret, public\nfrom search.x import _own\n"
+    )
     assert _private_imports(app="search", source=source, label="search/x.py") == [
         "search/x.py:1 imports indexing.services._secret"
     ]

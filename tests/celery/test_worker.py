@@ -263,8 +263,10 @@ def test_a_killed_worker_is_reaped_and_the_retry_indexes_every_file_once(
     job = index_job_start(project=project, repo_path=str(repo))
     job_wait(
         job.id,
-        until=lambda j: j.status == IndexJob.Status.RUNNING
-        and (j.files_done > 0 or j.chunks_embedded > 0),
+        until=lambda j: (
+            j.status == IndexJob.Status.RUNNING
+            and (j.files_done > 0 or j.chunks_embedded > 0)
+        ),
         worker=first,
     )
     first.kill()

@@ -38,7 +38,9 @@ def repo(tmp_path):
     return root
 
 
-def test_background_job_completes_with_progress_recorded(project_factory, repo, settings):
+def test_background_job_completes_with_progress_recorded(
+    project_factory, repo, settings
+):
     settings.CELERY_BROKER_URL = ""
     project = project_factory()
     job = index_job_start(project=project, repo_path=str(repo))

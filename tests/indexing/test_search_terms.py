@@ -13,7 +13,9 @@ def term_stats(alias: str) -> tuple[dict, dict, tuple, tuple]:
     with project_connection(database_name=alias).cursor() as cursor:
         cursor.execute("SELECT lexeme, chunks FROM search_terms")
         kept = dict(cursor.fetchall())
-        cursor.execute("SELECT word, ndoc FROM ts_stat('SELECT search_vector FROM code_chunks')")
+        cursor.execute(
+            "SELECT word, ndoc FROM ts_stat('SELECT search_vector FROM code_chunks')"
+        )
         recounted = dict(cursor.fetchall())
         cursor.execute("SELECT chunks, lexemes FROM search_term_totals")
         kept_totals = cursor.fetchone()

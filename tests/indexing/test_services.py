@@ -93,7 +93,12 @@ def test_index_stores_files_chunks_and_vectors(project, tmp_path):
     assert summary.chunks_total == CodeChunk.objects.using(alias).count() > 0
     assert summary.chunks_embedded == summary.chunks_total
     symbols = set(CodeChunk.objects.using(alias).values_list("symbol", flat=True))
-    assert {"retry_with_backoff", "HeaderParser.parse_header", "formatPrice", "Cart.total"} <= symbols
+    assert {
+        "retry_with_backoff",
+        "HeaderParser.parse_header",
+        "formatPrice",
+        "Cart.total",
+    } <= symbols
     retry = CodeChunk.objects.using(alias).get(symbol="retry_with_backoff")
     assert (retry.start_line, retry.end_line, retry.kind) == (5, 14, "function")
     assert retry.embedding is not None and len(retry.embedding) == 384
@@ -108,9 +113,7 @@ def test_rerun_touches_only_the_changed_file(project, tmp_path):
     repo = make_repo(tmp_path / "repo")
     repository_index(project=project, repo_path=str(repo))
     alias = project_alias(project=project)
-    ids_before = dict(
-        CodeChunk.objects.using(alias).values_list("id", "relative_path")
-    )
+    ids_before = dict(CodeChunk.objects.using(alias).values_list("id", "relative_path"))
 
     unchanged = repository_index(project=project, repo_path=str(repo))
     assert (unchanged.files_indexed, unchanged.files_unchanged) == (0, 3)
@@ -129,7 +132,9 @@ def test_rerun_touches_only_the_changed_file(project, tmp_path):
     assert changed.chunks_embedded < changed.chunks_written
 
 
-def test_deleted_file_loses_its_chunks_and_renamed_file_reuses_vectors(project, tmp_path):
+def test_deleted_file_loses_its_chunks_and_renamed_file_reuses_vectors(
+    project, tmp_path
+):
     repo = make_repo(tmp_path / "repo")
     repository_index(project=project, repo_path=str(repo))
     alias = project_alias(project=project)
@@ -195,7 +200,9 @@ def test_a_second_run_on_the_same_repository_is_refused(project, tmp_path):
     for key in ("pool", "cursor_factory", "context"):
         params.pop(key, None)
     with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [repository_lock_key(str(repo.resolve()))])
+        other.execute(
+            "SELECT pg_advisory_lock(%s)", [repository_lock_key(str(repo.resolve()))]
+        )
         with pytest.raises(IndexingInProgress, match="another run"):
             repository_index(project=project, repo_path=str(repo))
     assert repository_index(project=project, repo_path=str(repo)).files_indexed == 3
@@ -232,16 +239,25 @@ def test_a_run_killed_midway_and_rerun_leaves_exactly_the_right_chunks(
         "REGISTRY_DATABASE_NAME": connections["default"].settings_dict["NAME"],
     }
     command = [
-        sys.executable, str(ROOT / "manage.py"), "index", str(repo),
-        "--project", victim.name, "--json",
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "index",
+        str(repo),
+        "--project",
+        victim.name,
+        "--json",
     ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     alias = project_alias(project=victim)
     deadline = time.monotonic() + 120
     # Kill it once some, but not all, work is committed.
     while time.monotonic() < deadline:
         stored = CodeChunk.objects.using(alias).count()
-        embedded = CodeChunk.objects.using(alias).filter(embedding__isnull=False).count()
+        embedded = (
+            CodeChunk.objects.using(alias).filter(embedding__isnull=False).count()
+        )
         if stored and embedded < 600:
             break
         time.sleep(0.02)
@@ -270,7 +286,9 @@ def test_chunk_vectors_lean_towards_the_symbol_name(settings):
     code = "def fetch_invoice(number):\n    return store.load(number)\n"
     settings.SYMBOL_VECTOR_WEIGHT = 0.2
     named, anonymous = chunk_vectors(
-        embedder=embedder, contents=[code, code], symbols=["Billing.fetch_invoice", None]
+        embedder=embedder,
+        contents=[code, code],
+        symbols=["Billing.fetch_invoice", None],
     )
     plain = embedder.embed_documents([code])[0]
     headed = embedder.embed_documents(["billing fetch invoice\n" + code])[0]
@@ -284,7 +302,9 @@ def test_chunk_vectors_lean_towards_the_symbol_name(settings):
     assert float(named @ name) > float(plain @ name)
     assert float(named @ plain) < 0.9999
     settings.SYMBOL_VECTOR_WEIGHT = 0.0
-    unweighted = chunk_vectors(embedder=embedder, contents=[code], symbols=["fetch_invoice"])
+    unweighted = chunk_vectors(
+        embedder=embedder, contents=[code], symbols=["fetch_invoice"]
+    )
     assert np.allclose(unweighted[0], plain, atol=1e-6)
 
 
@@ -293,4 +313,3 @@ def test_reembed_with_the_same_model_embeds_every_chunk_again(project, tmp_path)
     first = repository_index(project=project, repo_path=str(repo))
     again = repository_index(project=project, repo_path=str(repo), reembed=True)
     assert again.chunks_embedded == first.chunks_total > 0
-

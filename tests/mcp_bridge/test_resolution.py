@@ -40,7 +40,9 @@ def test_explicit_project_by_name_and_id(project_factory):
     assert project_resolve(project_id=str(project.id)).project.pk == project.pk
 
 
-def test_unknown_explicit_project_is_an_error_not_a_fallback(transactional_db, tmp_path):
+def test_unknown_explicit_project_is_an_error_not_a_fallback(
+    transactional_db, tmp_path
+):
     write_config(tmp_path, {"project": {"name": "configured"}})
     with pytest.raises(ProjectNotFound, match="createproject"):
         project_resolve(project_id="missing", working_directory=str(tmp_path))
@@ -48,7 +50,9 @@ def test_unknown_explicit_project_is_an_error_not_a_fallback(transactional_db, t
 
 
 def test_config_found_from_a_nested_directory_and_created(transactional_db, tmp_path):
-    config_path = write_config(tmp_path, {"version": "1.0", "project": {"name": "auto-made"}})
+    config_path = write_config(
+        tmp_path, {"version": "1.0", "project": {"name": "auto-made"}}
+    )
     nested = tmp_path.joinpath(*[f"d{i}" for i in range(19)])
     nested.mkdir(parents=True)
 
@@ -93,7 +97,9 @@ def test_config_cache_rereads_changes_and_forgets_deleted(tmp_path):
         ({"project": {"name": "x"}, "auto_switch": "yes"}, "auto_switch"),
     ],
 )
-def test_bad_config_falls_through_with_a_warning(transactional_db, tmp_path, payload, problem, caplog):
+def test_bad_config_falls_through_with_a_warning(
+    transactional_db, tmp_path, payload, problem, caplog
+):
     path = write_config(tmp_path, payload)
     resolved = project_resolve(working_directory=str(tmp_path))
     assert resolved.tier == "default"
@@ -103,9 +109,14 @@ def test_bad_config_falls_through_with_a_warning(transactional_db, tmp_path, pay
 
 @pytest.mark.parametrize(
     "payload",
-    ['{"strict_mode": true, "project": ', {"strict_mode": True, "project": {"name": ""}}],
+    [
+        '{"strict_mode": true, "project": ',
+        {"strict_mode": True, "project": {"name": ""}},
+    ],
 )
-def test_bad_config_in_strict_mode_is_an_error_naming_the_file(transactional_db, tmp_path, payload):
+def test_bad_config_in_strict_mode_is_an_error_naming_the_file(
+    transactional_db, tmp_path, payload
+):
     path = write_config(tmp_path, payload)
     with pytest.raises(ProjectConfigInvalid, match=path.replace(".", r"\.")):
         project_resolve(working_directory=str(tmp_path))
@@ -158,7 +169,9 @@ def test_workflow_mcp_tier_and_its_cache(project_factory, settings, tmp_path):
     assert server.requests == 1
 
 
-def test_workflow_mcp_timeout_falls_through_to_default(transactional_db, settings, tmp_path):
+def test_workflow_mcp_timeout_falls_through_to_default(
+    transactional_db, settings, tmp_path
+):
     server = _WorkflowServer({"project_id": "whatever"}, delay=2.0)
     settings.WORKFLOW_MCP_URL = server.url
     settings.WORKFLOW_MCP_TIMEOUT = 0.3

@@ -133,7 +133,9 @@ async def call(session: ClientSession, tool: str, **arguments):
 
 async def call_error(session: ClientSession, tool: str, **arguments) -> str:
     result = await session.call_tool(tool, arguments)
-    assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
+    assert result.is_error, (
+        f"{tool} unexpectedly succeeded: {result.structured_content}"
+    )
     return result.content[0].text
 
 
@@ -165,8 +167,15 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
             search = next(tool for tool in tools if tool.name == "search_code")
             properties = search.input_schema["properties"]
             assert set(properties) >= {
-                "query", "project_id", "repository_id", "language", "file_type",
-                "directory", "limit", "mode", "max_tokens",
+                "query",
+                "project_id",
+                "repository_id",
+                "language",
+                "file_type",
+                "directory",
+                "limit",
+                "mode",
+                "max_tokens",
             }
             assert search.input_schema["required"] == ["query"]
             assert search.output_schema["properties"]["results"]["type"] == "array"
@@ -189,7 +198,9 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
                 progress.append(done)
 
             result = await session.call_tool(
-                "index_repository", {"repo_path": str(repo)}, progress_callback=on_progress
+                "index_repository",
+                {"repo_path": str(repo)},
+                progress_callback=on_progress,
             )
             assert not result.is_error, result.content
             indexed = result.structured_content
@@ -199,7 +210,8 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
             assert progress, "no progress notification arrived"
 
             found = await call(
-                session, "search_code",
+                session,
+                "search_code",
                 query="call something again after waiting longer each time",
             )
             assert found["results"][0]["symbol"] == "retry_with_backoff"
@@ -207,10 +219,16 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
             assert found["project"]["resolved_by"] == "session_config"
             assert found["embedded_fraction"] == 1.0
 
-            started = await call(session, "start_indexing_background", repo_path=str(repo),
-                                 force_reindex=True)
+            started = await call(
+                session,
+                "start_indexing_background",
+                repo_path=str(repo),
+                force_reindex=True,
+            )
             for _ in range(600):
-                job = await call(session, "get_indexing_status", job_id=started["job_id"])
+                job = await call(
+                    session, "get_indexing_status", job_id=started["job_id"]
+                )
                 if job["status"] in ("completed", "failed"):
                     break
                 await anyio.sleep(0.1)
@@ -262,7 +280,9 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
                 session, "get_indexing_status", job_id="not-a-job"
             )
             listed = await call(session, "list_projects")
-            assert {"e2e-retry", "e2e-workflow"} <= {p["name"] for p in listed["projects"]}
+            assert {"e2e-retry", "e2e-workflow"} <= {
+                p["name"] for p in listed["projects"]
+            }
 
     try:
         anyio.run(scenario)
@@ -284,8 +304,15 @@ def test_http_transport_keeps_two_sessions_on_two_projects(transactional_db, tmp
     repo_b = make_repo(tmp_path / "b", "e2e-http-b", "invoice.py", INVOICE_SOURCE)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "runmcp", "--transport", "http",
-         "--port", str(port)],
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "runmcp",
+            "--transport",
+            "http",
+            "--port",
+            str(port),
+        ],
         env=server_env(),
         cwd=str(tmp_path),
         stdout=subprocess.DEVNULL,
@@ -322,7 +349,9 @@ def test_http_transport_keeps_two_sessions_on_two_projects(transactional_db, tmp
 
             async with anyio.create_task_group() as group:
                 group.start_soon(run, "a", first, repo_a, "retry after waiting")
-                group.start_soon(run, "b", second, repo_b, "add sales tax to an invoice")
+                group.start_soon(
+                    run, "b", second, repo_b, "add sales tax to an invoice"
+                )
             return results
 
     try:
@@ -334,7 +363,13 @@ def test_http_transport_keeps_two_sessions_on_two_projects(transactional_db, tmp
 
     assert results["a"]["project"]["name"] == "e2e-http-a"
     assert results["b"]["project"]["name"] == "e2e-http-b"
-    assert {hit["file_path"] for hit in results["a"]["results"]} <= {"net.py", "notes.md"}
-    assert {hit["file_path"] for hit in results["b"]["results"]} <= {"invoice.py", "notes.md"}
+    assert {hit["file_path"] for hit in results["a"]["results"]} <= {
+        "net.py",
+        "notes.md",
+    }
+    assert {hit["file_path"] for hit in results["b"]["results"]} <= {
+        "invoice.py",
+        "notes.md",
+    }
     assert results["a"]["results"][0]["symbol"] == "retry_with_backoff"
     assert results["b"]["results"][0]["symbol"] == "total_with_tax"

@@ -73,7 +73,9 @@ def test_failed_moves_leave_the_project_where_it_was(
     # An indexing run of a known repository holds its advisory lock.
     alias = project_alias(project=project)
     with psycopg.connect(**project_database_params(database_name=alias)) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [repository_lock_key(str(repo.resolve()))])
+        other.execute(
+            "SELECT pg_advisory_lock(%s)", [repository_lock_key(str(repo.resolve()))]
+        )
         with pytest.raises(ProjectOperationRefused, match="is being indexed"):
             project_move(project=project, to_server="second")
 

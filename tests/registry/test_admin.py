@@ -21,13 +21,25 @@ def _seed(project: Project) -> None:
     repo = Repository.objects.using(alias).create(path="/srv/app", name="app")
     for n in range(2):
         code_file = CodeFile.objects.using(alias).create(
-            repository=repo, relative_path=f"m{n}.py", language="python",
-            size_bytes=10, sha256="0" * 64, mtime=0.0, indexed_at="2026-01-01T00:00Z",
+            repository=repo,
+            relative_path=f"m{n}.py",
+            language="python",
+            size_bytes=10,
+            sha256="0" * 64,
+            mtime=0.0,
+            indexed_at="2026-01-01T00:00Z",
         )
         CodeChunk.objects.using(alias).create(
-            repository=repo, file=code_file, relative_path=code_file.relative_path,
-            language="python", kind="function", symbol=f"f{n}", start_line=1,
-            end_line=2, content=f"def f{n}(): pass", content_sha256=str(n) * 64,
+            repository=repo,
+            file=code_file,
+            relative_path=code_file.relative_path,
+            language="python",
+            kind="function",
+            symbol=f"f{n}",
+            start_line=1,
+            end_line=2,
+            content=f"def f{n}(): pass",
+            content_sha256=str(n) * 64,
         )
 
 
@@ -63,7 +75,9 @@ def test_admin_create_detail_delete(admin_client):
 
 
 def test_admin_refuses_bad_and_duplicate_names(admin_client):
-    admin_client.post("/admin/registry/project/add/", {"name": "taken", "metadata": "{}"})
+    admin_client.post(
+        "/admin/registry/project/add/", {"name": "taken", "metadata": "{}"}
+    )
     for name, message in [("", "required"), ("taken", "already exists")]:
         response = admin_client.post(
             "/admin/registry/project/add/", {"name": name, "metadata": "{}"}

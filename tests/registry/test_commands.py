@@ -18,7 +18,9 @@ def run(*args) -> str:
 
 
 def test_create_list_drop_round_trip(transactional_db):
-    created = json.loads(run("createproject", "cmd-app", "--description", "d", "--json"))
+    created = json.loads(
+        run("createproject", "cmd-app", "--description", "d", "--json")
+    )
     assert created["name"] == "cmd-app"
     assert created["database_name"].startswith("cb_proj_cmd_app_")
     assert project_database_exists(database_name=created["database_name"])

@@ -41,7 +41,9 @@ def test_two_processes_starting_at_once_end_with_one_server(private_home):
     script = START_SCRIPT.format(root=str(ROOT), home=str(private_home))
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]

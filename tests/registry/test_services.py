@@ -31,9 +31,7 @@ from registry.services import (
 
 def _tables(alias: str) -> set[str]:
     with connections[alias].cursor() as cursor:
-        cursor.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        )
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -47,7 +45,9 @@ def test_two_projects_get_two_databases_with_pgvector_tables(project_factory):
         assert {"repositories", "code_files", "code_chunks"} <= _tables(alias)
         assert "projects" not in _tables(alias)
         with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            cursor.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+            )
             assert cursor.fetchone() is not None
     assert "code_chunks" not in _tables("default")
 
@@ -71,7 +71,13 @@ def test_query_without_database_raises(project_factory):
 
 @pytest.mark.parametrize(
     "name",
-    ["x'; DROP DATABASE postgres; --", "名前", "!!!@@@###", "Ünïcødé Project", "a" * 255],
+    [
+        "x'; DROP DATABASE postgres; --",
+        "名前",
+        "!!!@@@###",
+        "Ünïcødé Project",
+        "a" * 255,
+    ],
 )
 def test_hostile_names_are_sanitized_into_valid_distinct_databases(
     project_factory, name
@@ -100,7 +106,9 @@ def test_hostile_names_are_sanitized_into_valid_distinct_databases(
         ("00000000-0000-0000-0000-000000000001", "must not be a UUID"),
     ],
 )
-def test_unusable_names_are_refused_with_a_clear_message(transactional_db, name, message):
+def test_unusable_names_are_refused_with_a_clear_message(
+    transactional_db, name, message
+):
     before = set(project_database_names())
     with pytest.raises(InvalidProjectName, match=message):
         project_create(name=name)

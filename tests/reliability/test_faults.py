@@ -180,7 +180,8 @@ def test_a_database_dropped_behind_the_registry_fails_fast_naming_it(
     settings.POOL_TIMEOUT = 1.0
     started = time.monotonic()
     with pytest.raises(
-        ProjectDatabaseUnavailable, match=f"{project.database_name}.*does not.*restoreproject"
+        ProjectDatabaseUnavailable,
+        match=f"{project.database_name}.*does not.*restoreproject",
     ):
         chunk_search(project=project, query="anything", mode="keyword")
     # One pool timeout, then a direct attempt that says why; not a second wait.

@@ -12,7 +12,7 @@ from search.filters import path_glob_regex
 from search.selectors import chunk_search
 
 FILES = {
-    "src/net/retry.py": '''
+    "src/net/retry.py": """
         import time
 
 
@@ -25,23 +25,23 @@ FILES = {
                     time.sleep(delay)
                     delay *= 2
             raise RuntimeError("gave up")
-        ''',
-    "src/net/headers.py": '''
+        """,
+    "src/net/headers.py": """
         def parseHTTPHeader(line):
             name, _, value = line.partition(":")
             return name.strip().lower(), value.strip()
-        ''',
-    "src/billing/invoice.py": '''
+        """,
+    "src/billing/invoice.py": """
         class Invoice:
             def total_with_tax(self, rate):
                 subtotal = sum(line.price * line.quantity for line in self.lines)
                 return round(subtotal * (1 + rate), 2)
-        ''',
-    "web/cart.ts": '''
+        """,
+    "web/cart.ts": """
         export function formatPrice(amount: number, currency: string): string {
           return new Intl.NumberFormat("en", { style: "currency", currency }).format(amount);
         }
-        ''',
+        """,
     "docs/guide.md": "# Guide\n\nHow to configure the billing module.\n",
 }
 
@@ -85,7 +85,9 @@ def test_identifiers_and_their_parts_are_found_by_keyword(corpus, query):
 def test_modes_all_answer_and_hybrid_is_the_default(corpus):
     project, _ = corpus
     for mode in ("hybrid", "semantic", "keyword"):
-        response = chunk_search(project=project, query="sales tax invoice total", mode=mode)
+        response = chunk_search(
+            project=project, query="sales tax invoice total", mode=mode
+        )
         assert response.mode == mode
         assert "Invoice.total_with_tax" in symbols(response)[:2]
 
@@ -104,7 +106,9 @@ def test_modes_all_answer_and_hybrid_is_the_default(corpus):
 )
 def test_each_filter_narrows_results(corpus, filters, allowed):
     project, _ = corpus
-    unfiltered = chunk_search(project=project, query="price total amount format", limit=20)
+    unfiltered = chunk_search(
+        project=project, query="price total amount format", limit=20
+    )
     assert len({hit.file_path for hit in unfiltered.results}) > 1
     response = chunk_search(
         project=project, query="price total amount format", limit=20, **filters
@@ -121,7 +125,9 @@ def test_repository_filter_by_id_and_path(corpus):
     by_id = chunk_search(
         project=project, query="retry", repository=by_path.results[0].repository_id
     )
-    assert [h.file_path for h in by_id.results] == [h.file_path for h in by_path.results]
+    assert [h.file_path for h in by_id.results] == [
+        h.file_path for h in by_path.results
+    ]
 
 
 def test_stale_flag_flips_when_a_file_changes_or_disappears(corpus):
@@ -153,7 +159,9 @@ def test_two_projects_never_see_each_others_chunks(corpus, project_factory, tmp_
 def test_max_tokens_truncates_and_says_so(corpus):
     project, _ = corpus
     full = chunk_search(project=project, query="price total retry header", limit=10)
-    cut = chunk_search(project=project, query="price total retry header", limit=10, max_tokens=120)
+    cut = chunk_search(
+        project=project, query="price total retry header", limit=10, max_tokens=120
+    )
     assert len(full.results) > len(cut.results) >= 1
     assert cut.truncated and not full.truncated
 
@@ -180,7 +188,14 @@ def test_bad_input_gives_clear_errors(corpus, kwargs, error, message):
 
 
 @pytest.mark.parametrize(
-    "query", ["'; DROP TABLE code_chunks; --", "a & | b", '"unterminated', "!!! <->", "naïve café 名前"]
+    "query",
+    [
+        "'; DROP TABLE code_chunks; --",
+        "a & | b",
+        '"unterminated',
+        "!!! <->",
+        "naïve café 名前",
+    ],
 )
 def test_hostile_queries_are_safe(corpus, query):
     project, _ = corpus
@@ -204,8 +219,15 @@ def test_a_method_inside_a_better_ranked_class_takes_its_place():
 
     def hit(kind, start, end, score, symbol):
         return SearchResult(
-            file_path="a.py", repository="/r", repository_id="1", start_line=start,
-            end_line=end, language="python", symbol=symbol, kind=kind, score=score,
+            file_path="a.py",
+            repository="/r",
+            repository_id="1",
+            start_line=start,
+            end_line=end,
+            language="python",
+            symbol=symbol,
+            kind=kind,
+            score=score,
             content=symbol,
         )
 
@@ -227,8 +249,15 @@ def test_a_class_ranked_below_its_method_does_not_widen_it():
 
     def hit(kind, start, end, score, symbol):
         return SearchResult(
-            file_path="a.py", repository="/r", repository_id="1", start_line=start,
-            end_line=end, language="python", symbol=symbol, kind=kind, score=score,
+            file_path="a.py",
+            repository="/r",
+            repository_id="1",
+            start_line=start,
+            end_line=end,
+            language="python",
+            symbol=symbol,
+            kind=kind,
+            score=score,
             content=symbol,
         )
 
@@ -259,7 +288,9 @@ def widgets(project_factory, tmp_path):
     }
     files["tools/frob.py"] = "def tidy(widget):\n    return widget.frobnicate()\n"
     project = project_factory()
-    repository_index(project=project, repo_path=str(_write(tmp_path / "w", files)), embed=False)
+    repository_index(
+        project=project, repo_path=str(_write(tmp_path / "w", files)), embed=False
+    )
     return project
 
 
@@ -305,8 +336,13 @@ def test_a_question_with_or_or_a_quoted_word_is_not_an_all_words_filter(widgets)
 def test_or_joins_phrases_and_a_dash_before_a_digit_is_a_number(widgets):
     from search.selectors import _keyword_query
 
-    either = chunk_search(project=widgets, query='"widget_3" or "widget_4"', mode="keyword")
-    assert {hit.file_path for hit in either.results} == {"widgets/w3.py", "widgets/w4.py"}
+    either = chunk_search(
+        project=widgets, query='"widget_3" or "widget_4"', mode="keyword"
+    )
+    assert {hit.file_path for hit in either.results} == {
+        "widgets/w3.py",
+        "widgets/w4.py",
+    }
     assert _keyword_query("return -1 when empty").websearch is None
     assert _keyword_query('"a b" or -c d').websearch == '"a b" or -c'
 

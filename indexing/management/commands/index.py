@@ -21,9 +21,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="Absolute path of the repository to index.")
-        parser.add_argument("--project", help="Project name or id (default: `default`).")
         parser.add_argument(
-            "--force", action="store_true", help="Re-chunk every file, even unchanged ones."
+            "--project", help="Project name or id (default: `default`)."
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Re-chunk every file, even unchanged ones.",
         )
         parser.add_argument(
             "--reembed",
@@ -35,7 +39,9 @@ class Command(BaseCommand):
             action="store_true",
             help="Store chunks for keyword search only; embed later with another run.",
         )
-        parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+        parser.add_argument(
+            "--json", action="store_true", help="Print the summary as JSON."
+        )
 
     def handle(self, *args, **options):
         try:
@@ -58,7 +64,9 @@ class Command(BaseCommand):
         if bar:
             bar.finish()
         if options["json"]:
-            self.stdout.write(json.dumps({"project": project.name, **summary.as_dict()}))
+            self.stdout.write(
+                json.dumps({"project": project.name, **summary.as_dict()})
+            )
             return
         self.stdout.write(self.style.SUCCESS(f"Indexed {summary.repository_path}"))
         self.stdout.write(f"  project:   {project.name} ({project.database_name})")
@@ -67,7 +75,9 @@ class Command(BaseCommand):
             f"unchanged, {summary.files_deleted} deleted, {summary.files_skipped} skipped"
         )
         if summary.skipped_by_reason:
-            reasons = ", ".join(f"{k} {v}" for k, v in summary.skipped_by_reason.items())
+            reasons = ", ".join(
+                f"{k} {v}" for k, v in summary.skipped_by_reason.items()
+            )
             self.stdout.write(f"  skipped:   {reasons}")
         self.stdout.write(
             f"  chunks:    {summary.chunks_total} in repository, "
@@ -94,7 +104,11 @@ class _ProgressBar:
             self.phase = progress.phase
             self.phase_started = time.monotonic()
         if progress.phase == "embedding":
-            done, total, unit = progress.chunks_embedded, progress.chunks_to_embed, "chunks"
+            done, total, unit = (
+                progress.chunks_embedded,
+                progress.chunks_to_embed,
+                "chunks",
+            )
         else:
             done, total, unit = progress.files_done, progress.files_total, "files"
         elapsed = max(time.monotonic() - self.phase_started, 1e-6)

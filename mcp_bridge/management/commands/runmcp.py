@@ -22,10 +22,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--transport", choices=["stdio", "http"], default="stdio", help="MCP transport."
+            "--transport",
+            choices=["stdio", "http"],
+            default="stdio",
+            help="MCP transport.",
         )
-        parser.add_argument("--host", default="127.0.0.1", help="HTTP host (http only).")
-        parser.add_argument("--port", type=int, default=8765, help="HTTP port (http only).")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="HTTP host (http only)."
+        )
+        parser.add_argument(
+            "--port", type=int, default=8765, help="HTTP port (http only)."
+        )
 
     def handle(self, *args, **options):
         from mcp_bridge.server import server, sessions

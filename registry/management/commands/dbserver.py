@@ -19,7 +19,9 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["status", "start", "stop"], help="What to do.")
+        parser.add_argument(
+            "action", choices=["status", "start", "stop"], help="What to do."
+        )
         parser.add_argument("--json", action="store_true", help="Print status as JSON.")
 
     def handle(self, *args, **options):
@@ -44,5 +46,12 @@ class Command(BaseCommand):
             return
         state = self.style.SUCCESS("running") if status["running"] else "stopped"
         self.stdout.write(f"embedded PostgreSQL: {state}")
-        for key in ("pid", "major_version", "pgdata", "socket_dir", "log_file", "run_as"):
+        for key in (
+            "pid",
+            "major_version",
+            "pgdata",
+            "socket_dir",
+            "log_file",
+            "run_as",
+        ):
             self.stdout.write(f"  {key}: {status[key]}")

@@ -20,8 +20,12 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps([project_as_dict(p) for p in projects]))
             return
         if not projects:
-            self.stdout.write("No projects yet: create one with `manage.py createproject NAME`.")
+            self.stdout.write(
+                "No projects yet: create one with `manage.py createproject NAME`."
+            )
             return
         width = max(len(p.name) for p in projects)
         for project in projects:
-            self.stdout.write(f"{project.name:<{width}}  {project.database_name}  {project.id}")
+            self.stdout.write(
+                f"{project.name:<{width}}  {project.database_name}  {project.id}"
+            )

@@ -32,7 +32,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--path", default=str(settings.BASE_DIR), help="Repository to index."
         )
-        parser.add_argument("--project", default=DEMO_PROJECT, help="Project to index into.")
+        parser.add_argument(
+            "--project", default=DEMO_PROJECT, help="Project to index into."
+        )
 
     def handle(self, *args, **options):
         self.stdout.write("1/4 database: migrating the registry")
@@ -44,7 +46,9 @@ class Command(BaseCommand):
                 name=options["project"], description="Created by manage.py quickstart"
             )
             self.stdout.write(f"3/4 indexing {options['path']} into {project.name!r}")
-            call_command("index", options["path"], project=project.name, stdout=self.stdout)
+            call_command(
+                "index", options["path"], project=project.name, stdout=self.stdout
+            )
             self.stdout.write("4/4 searching")
             for query in DEMO_QUERIES:
                 response = chunk_search(project=project, query=query, limit=3)
@@ -56,7 +60,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             self.style.SUCCESS(
-                "\nReady. Search with `python3 manage.py search \"...\" --project "
+                '\nReady. Search with `python3 manage.py search "..." --project '
                 f"{project.name}`, or connect an assistant (README: MCP setup)."
             )
         )

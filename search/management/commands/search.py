@@ -16,20 +16,33 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("query", help="What to look for, in words or identifiers.")
-        parser.add_argument("--project", help="Project name or id (default: `default`).")
-        parser.add_argument("--mode", choices=MODES, default="hybrid", help="Ranking mode.")
+        parser.add_argument(
+            "--project", help="Project name or id (default: `default`)."
+        )
+        parser.add_argument(
+            "--mode", choices=MODES, default="hybrid", help="Ranking mode."
+        )
         parser.add_argument(
             "--limit", type=int, default=10, help=f"Results to show (1-{MAX_LIMIT})."
         )
         parser.add_argument("--repository", help="Only this repository (id or path).")
         parser.add_argument("--language", help="Only this language, e.g. python.")
-        parser.add_argument("--file-type", help="Only files with this extension, e.g. py.")
-        parser.add_argument("--directory", help="Only under this directory (relative).")
-        parser.add_argument("--path-glob", help="Only paths matching a glob, e.g. '**/*.ts'.")
         parser.add_argument(
-            "--lines", type=int, default=6, help="Code lines to show per hit (text output)."
+            "--file-type", help="Only files with this extension, e.g. py."
         )
-        parser.add_argument("--json", action="store_true", help="Print the full response as JSON.")
+        parser.add_argument("--directory", help="Only under this directory (relative).")
+        parser.add_argument(
+            "--path-glob", help="Only paths matching a glob, e.g. '**/*.ts'."
+        )
+        parser.add_argument(
+            "--lines",
+            type=int,
+            default=6,
+            help="Code lines to show per hit (text output).",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print the full response as JSON."
+        )
 
     def handle(self, *args, **options):
         try:
@@ -52,7 +65,9 @@ class Command(BaseCommand):
         except (RegistryError, SearchError) as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
-            self.stdout.write(json.dumps({"project": project.name, **response.as_dict()}))
+            self.stdout.write(
+                json.dumps({"project": project.name, **response.as_dict()})
+            )
             return
         for note in response.notes:
             self.stderr.write(note)
