@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from machine import django_setup, machine_description, percentile
 
 MODES = ("keyword", "semantic", "hybrid")
@@ -554,12 +553,12 @@ def main() -> None:
     django_setup()
     from django.conf import settings
     from django.core.management import call_command
+    from quality_bm25 import Bm25Index
+    from quality_corpus import corpus_build
 
     from indexing.embedders import embedder_get
     from indexing.models import CodeChunk
     from indexing.services import repository_index
-    from quality_bm25 import Bm25Index
-    from quality_corpus import corpus_build
     from registry.selectors import project_find
     from registry.services import project_alias, project_create, project_delete
 

@@ -80,7 +80,9 @@ class CodeChunk(models.Model):
     relative_path = models.TextField()
     language = models.CharField(max_length=32)
     kind = models.CharField(max_length=32)
-    symbol = models.TextField(null=True, blank=True)
+    # NULL means "no symbol" (module chunks, windows); changing it to "" would
+    # rewrite every project's chunks for nothing.
+    symbol = models.TextField(null=True, blank=True)  # noqa: DJ001
     start_line = models.IntegerField()
     end_line = models.IntegerField()
     content = models.TextField()
@@ -131,6 +133,9 @@ class SearchTerm(models.Model):
     class Meta:
         db_table = "search_terms"
 
+    def __str__(self) -> str:
+        return f"{self.lexeme} ({self.chunks} chunks)"
+
 
 class SearchTermTotals(models.Model):
     """The one row of corpus totals BM25 needs: chunks and their summed lengths."""
@@ -142,6 +147,9 @@ class SearchTermTotals(models.Model):
     class Meta:
         db_table = "search_term_totals"
 
+    def __str__(self) -> str:
+        return f"{self.chunks} chunks, {self.lexemes} lexemes"
+
 
 class EmbeddingSpace(models.Model):
     """The one embedding model whose vectors a project database holds."""
@@ -152,6 +160,9 @@ class EmbeddingSpace(models.Model):
 
     class Meta:
         db_table = "embedding_space"
+
+    def __str__(self) -> str:
+        return f"{self.model_id} ({self.dimension}-d)"
 
 
 class IndexJob(models.Model):
@@ -209,6 +220,9 @@ class SearchCounter(models.Model):
     class Meta:
         db_table = "search_counters"
 
+    def __str__(self) -> str:
+        return f"{self.mode}: {self.queries} queries"
+
 
 class SearchLatency(models.Model):
     """One slot of a per-mode ring of recent search latencies.
@@ -226,3 +240,6 @@ class SearchLatency(models.Model):
 
     class Meta:
         db_table = "search_latencies"
+
+    def __str__(self) -> str:
+        return f"{self.mode}[{self.slot}] {self.latency_ms} ms"

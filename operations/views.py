@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from config.auth import ApiTokenAuth, ApiTokenError
-from registry.exceptions import RegistryError
 from operations.metrics import ProjectMetrics, project_metrics
+from registry.exceptions import RegistryError
 from registry.selectors import project_list
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

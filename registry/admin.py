@@ -172,17 +172,17 @@ class ProjectAdmin(admin.ModelAdmin):
             path(
                 "restore/",
                 self.admin_site.admin_view(self.restore_view),
-                name="%s_%s_restore" % info,
+                name="{}_{}_restore".format(*info),
             ),
             path(
                 "<path:object_id>/index/",
                 self.admin_site.admin_view(self.index_view),
-                name="%s_%s_index" % info,
+                name="{}_{}_index".format(*info),
             ),
             path(
                 "<path:object_id>/search/",
                 self.admin_site.admin_view(self.search_view),
-                name="%s_%s_search" % info,
+                name="{}_{}_search".format(*info),
             ),
         ]
         return own + super().get_urls()

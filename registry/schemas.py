@@ -73,9 +73,7 @@ def error_responses(*statuses: int) -> dict[int, type[Schema]]:
     and 503 (database server or embedding backend down); the statuses passed
     are the endpoint's own domain errors.
     """
-    responses: dict[int, type[Schema]] = {
-        status: ErrorOut for status in (*statuses, 401, 503)
-    }
+    responses: dict[int, type[Schema]] = dict.fromkeys((*statuses, 401, 503), ErrorOut)
     responses[422] = ValidationErrorOut
     return dict(sorted(responses.items()))
 

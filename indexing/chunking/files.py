@@ -131,7 +131,8 @@ def file_chunk(
                 window_lines=window_lines,
                 overlap_lines=overlap_lines,
             )
-        except Exception:  # noqa: BLE001 - any parser surprise falls back below.
+        except Exception:
+            # Any parser surprise falls back to line windows below.
             chunks = None
         if chunks is not None:
             return _finish(chunks)

@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from operations.backup import project_backup
 from registry.databases import project_database_exists
 from registry.models import Project
-from operations.backup import project_backup
 from registry.selectors import project_find, project_list
 from registry.services import project_delete
 

@@ -2,7 +2,8 @@
 
 `python3 manage.py test` fails when an arrow points the wrong way (the
 import-linter contracts in pyproject.toml), when a module sits outside every
-layer, or when an app reaches into another app's private names.
+layer, when an app reaches into another app's private names, or when ruff
+finds a problem or unformatted code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 import grimp
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
@@ -99,3 +101,16 @@ def test_the_private_name_check_sees_a_reach_across_apps():
     assert _private_imports(app="search", source=source, label="search/x.py") == [
         "search/x.py:1 imports indexing.services._secret"
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("check", "."), ("format", "--check", ".")],
+    ids=["ruff-check", "ruff-format"],
+)
+def test_ruff_is_clean(args):
+    result = _run("-m", "ruff", *args, "--no-cache")
+    assert result.returncode == 0, (
+        f"`ruff {' '.join(args)}` failed; run `.venv/bin/ruff check --fix .` and "
+        "`.venv/bin/ruff format .`:\n" + result.stdout + result.stderr
+    )

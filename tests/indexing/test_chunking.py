@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -424,7 +425,7 @@ def test_long_function_splits_into_overlapping_parts() -> None:
     for part in parts:
         assert len(part.content) <= 800
         assert part.content == "\n".join(lines[part.start_line - 1 : part.end_line])
-    for previous, following in zip(parts, parts[1:]):
+    for previous, following in pairwise(parts):
         assert previous.start_line < following.start_line <= previous.end_line
         assert previous.end_line - following.start_line + 1 == 3
         assert following.end_line > previous.end_line
@@ -492,7 +493,7 @@ def test_yaml_windows_are_bounded_by_max_chars() -> None:
         assert chunk.kind == "window"
         assert len(chunk.content) <= 400
         assert chunk.content == "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
-    for previous, following in zip(chunks, chunks[1:]):
+    for previous, following in pairwise(chunks):
         assert previous.start_line < following.start_line <= previous.end_line + 1
 
 

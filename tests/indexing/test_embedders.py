@@ -23,8 +23,8 @@ from indexing.embedders import (
     OllamaEmbedder,
     embedder_cache_clear,
     embedder_get,
+    minilm,
 )
-from indexing.embedders import minilm
 from indexing.exceptions import EmbeddingFailed
 
 # Texts of very different token lengths, deliberately not in length order, so
@@ -236,7 +236,7 @@ def ollama() -> Iterator[FakeOllama]:
     fake = FakeOllama()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             request = json.loads(self.rfile.read(length))
             fake.paths.append(self.path)

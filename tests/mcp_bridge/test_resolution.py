@@ -130,7 +130,7 @@ class _WorkflowServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 outer.requests += 1
                 time.sleep(delay)
                 body = json.dumps(answer).encode()

@@ -77,7 +77,7 @@ class WorkflowServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 time.sleep(outer.delay)
                 body = json.dumps(outer.answer).encode()
                 self.send_response(200)

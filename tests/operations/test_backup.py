@@ -9,10 +9,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from indexing.services import repository_index
+from operations.backup import project_backup, project_restore
 from registry.databases import project_database_exists, project_database_names
 from registry.exceptions import ProjectOperationRefused
 from registry.models import Project
-from operations.backup import project_backup, project_restore
 from registry.selectors import project_get
 from tests.operations.conftest import FakeEmbedder, answers
 

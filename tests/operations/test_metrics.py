@@ -8,11 +8,11 @@ from django.test import RequestFactory
 
 from indexing.services import repository_index
 from operations.metrics import project_metrics
-from search import statistics
-from search.statistics import search_stat_record
-from registry.services import project_alias
 from operations.views import metrics_exposition, metrics_view
+from registry.services import project_alias
+from search import statistics
 from search.selectors import chunk_search
+from search.statistics import search_stat_record
 
 
 def test_metrics_reflect_indexing_and_searches(make_project, repo, settings):

@@ -9,10 +9,13 @@ from django.core.management.base import CommandError
 
 from indexing.models import IndexJob
 from indexing.services import repository_index
-from registry.databases import repository_lock_key
-from registry.databases import project_database_exists, project_database_params
-from registry.exceptions import ProjectOperationFailed, ProjectOperationRefused
 from operations.move import project_move
+from registry.databases import (
+    project_database_exists,
+    project_database_params,
+    repository_lock_key,
+)
+from registry.exceptions import ProjectOperationFailed, ProjectOperationRefused
 from registry.selectors import project_get
 from registry.services import project_alias
 from tests.operations.conftest import answers

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from operations.backup import project_backup
 from registry.databases import database_name_sanitize
 from registry.exceptions import RegistryError
-from operations.backup import project_backup
 from registry.selectors import project_get
 
 

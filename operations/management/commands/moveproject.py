@@ -4,8 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.exceptions import RegistryError
 from operations.move import project_move
+from registry.exceptions import RegistryError
 from registry.selectors import project_get
 
 

@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.template.defaultfilters import filesizeformat
 
-from registry.exceptions import RegistryError
 from operations.metrics import project_metrics
+from registry.exceptions import RegistryError
 from registry.selectors import project_get, project_list
 
 COLUMNS = (

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.exceptions import RegistryError
 from operations.backup import project_restore
+from registry.exceptions import RegistryError
 
 
 class Command(BaseCommand):

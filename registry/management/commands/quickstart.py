@@ -7,7 +7,6 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from indexing.exceptions import IndexingError
-from indexing.services import repository_index
 from registry.exceptions import RegistryError
 from registry.selectors import project_find
 from registry.services import project_create, project_default_ensure
