@@ -28,14 +28,42 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_import_contracts_are_kept():
+def _lint_imports(config: Path) -> subprocess.CompletedProcess:
     # --no-cache: the check must not leave a cache directory in the checkout.
-    result = _run("-m", "importlinter.cli", "--config", "pyproject.toml", "--no-cache")
+    return _run(
+        "-c",
+        "from importlinter.cli import lint_imports_command; lint_imports_command()",
+        "--config",
+        str(config),
+        "--no-cache",
+    )
+
+
+def test_import_contracts_are_kept():
+    result = _lint_imports(ROOT / "pyproject.toml")
     assert result.returncode == 0, (
         "An import breaks the layers in pyproject.toml ([tool.importlinter]); "
         "move the code to the layer it belongs to, or invert the call "
         "(docs/architecture.md says how):\n" + result.stdout + result.stderr
     )
+
+
+def test_a_broken_contract_fails_the_check(tmp_path):
+    # registry.models imports registry.databases; a contract forbidding it must
+    # fail, or the check above could pass without checking anything.
+    config = tmp_path / "contracts.toml"
+    config.write_text(
+        "[tool.importlinter]\n"
+        f"root_packages = {list(APPS)!r}\n"
+        "[[tool.importlinter.contracts]]\n"
+        'name = "models know no connections"\n'
+        'type = "forbidden"\n'
+        'source_modules = ["registry.models"]\n'
+        'forbidden_modules = ["registry.databases"]\n'
+    )
+    result = _lint_imports(config)
+    assert result.returncode != 0
+    assert "registry.models -> registry.databases" in result.stdout
 
 
 def _layer_modules() -> set[str]:
