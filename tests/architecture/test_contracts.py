@@ -33,7 +33,6 @@ def _lint_imports(config: Path) -> subprocess.CompletedProcess:
     return _run(
         "-c",
         "from importlinter.cli import lint_imports_command; lint_imports_command()",
-        "--config",
         str(config),
         "--no-cache",
     )
