@@ -32,7 +32,12 @@ from registry.exceptions import (
     ProvisioningFailed,
     RegistryError,
 )
-from search.exceptions import ProjectSchemaOutdated, SearchError, UnknownRepository
+from search.exceptions import (
+    ProjectSchemaOutdated,
+    SearchError,
+    UnknownFile,
+    UnknownRepository,
+)
 
 logger = logging.getLogger("codebase_mcp.api")
 
@@ -41,6 +46,7 @@ _DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ProjectNotFound, 404),
     (IndexJobNotFound, 404),
     (UnknownRepository, 404),
+    (UnknownFile, 404),
     (ProjectAlreadyExists, 409),
     (ProjectDatabaseExists, 409),
     (IndexingInProgress, 409),

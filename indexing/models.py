@@ -13,6 +13,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 from pgvector.django import VectorField
 
 # Header terms (symbol and path, identifiers split into words) weigh more than
@@ -57,6 +58,10 @@ class CodeFile(models.Model):
     mtime = models.FloatField()
     chunk_count = models.IntegerField(default=0)
     indexed_at = models.DateTimeField()
+    # Which analysis (chunks only = 0; chunks, symbols and references = 1)
+    # produced the file's rows; an index run redoes files of older analyses
+    # even when their bytes did not change.
+    analysis_version = models.SmallIntegerField(default=0)
 
     class Meta:
         db_table = "code_files"
@@ -116,6 +121,78 @@ class CodeChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.relative_path}:{self.start_line}-{self.end_line}"
+
+
+class CodeSymbol(models.Model):
+    """A named definition of a file: function, class, method, constant...
+
+    Written in the same transaction as its file's chunks, and replaced with
+    them. `chunk_id` is the smallest chunk holding the definition's first line.
+    """
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="symbols"
+    )
+    file = models.ForeignKey(CodeFile, on_delete=models.CASCADE, related_name="symbols")
+    relative_path = models.TextField()
+    language = models.CharField(max_length=32)
+    name = models.TextField()
+    qualified_name = models.TextField()
+    kind = models.CharField(max_length=32)
+    parent = models.TextField(null=True, blank=True)  # noqa: DJ001 - no parent
+    start_line = models.IntegerField()
+    end_line = models.IntegerField()
+    signature = models.TextField(default="")
+    doc = models.TextField(default="")
+    chunk_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "code_symbols"
+        indexes = [
+            models.Index(fields=["name"], name="code_symbols_name"),
+            models.Index(Lower("name"), name="code_symbols_name_lower"),
+            models.Index(
+                fields=["qualified_name"],
+                name="code_symbols_qualified",
+                opclasses=["text_pattern_ops"],
+            ),
+            GinIndex(
+                fields=["name"],
+                name="code_symbols_name_trgm",
+                opclasses=["gin_trgm_ops"],
+            ),
+            models.Index(fields=["file", "start_line"], name="code_symbols_file"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.qualified_name} ({self.kind}) {self.relative_path}:{self.start_line}"
+
+
+class CodeReference(models.Model):
+    """One use of a name in a file (call, attribute, type, import or plain name)."""
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="references"
+    )
+    file = models.ForeignKey(
+        CodeFile, on_delete=models.CASCADE, related_name="references"
+    )
+    name = models.TextField()
+    line = models.IntegerField()
+    column = models.IntegerField()
+    kind = models.CharField(max_length=16)
+    # Qualified name of the innermost definition around the use.
+    container = models.TextField(null=True, blank=True)  # noqa: DJ001 - none around
+
+    class Meta:
+        db_table = "code_references"
+        indexes = [
+            models.Index(fields=["name"], name="code_references_name"),
+            models.Index(fields=["file"], name="code_references_file"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind}) at line {self.line}"
 
 
 class SearchTerm(models.Model):

@@ -32,7 +32,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from indexing.chunking import Chunk, file_chunk, language_for_path
+from indexing.chunking import (
+    Chunk,
+    Definition,
+    Reference,
+    file_analyse,
+    language_for_path,
+)
 from indexing.embedders import Embedder, embedder_get
 from indexing.exceptions import (
     EmbeddingModelMismatch,
@@ -49,6 +55,9 @@ from registry.services import project_alias
 logger = logging.getLogger("codebase_mcp.indexing")
 
 FILES_PER_TRANSACTION = 64
+# What file_analyse yields: 0 = chunks only (before symbols), 1 = chunks,
+# symbols and references. Files of an older analysis are analysed again.
+ANALYSIS_VERSION = 1
 EMBED_BATCH = 256
 
 
@@ -276,6 +285,8 @@ class _PendingFile:
     language: str
     rows: list[tuple]
     existing_id: int | None
+    definitions: list[Definition] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
 
 
 def _chunk_rows(*, relative_path: str, chunks: Sequence[Chunk]) -> list[tuple]:
@@ -305,16 +316,38 @@ def _chunk_rows(*, relative_path: str, chunks: Sequence[Chunk]) -> list[tuple]:
 _UPSERT_FILES = """
 INSERT INTO code_files
     (repository_id, relative_path, language, size_bytes, sha256, mtime,
-     chunk_count, indexed_at)
-SELECT %s::uuid, f.* FROM unnest(
+     chunk_count, indexed_at, analysis_version)
+SELECT %s::uuid, f.*, %s::smallint FROM unnest(
     %s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[], %s::int[],
     %s::timestamptz[]
 ) AS f
 ON CONFLICT (repository_id, relative_path) DO UPDATE SET
     language = EXCLUDED.language, size_bytes = EXCLUDED.size_bytes,
     sha256 = EXCLUDED.sha256, mtime = EXCLUDED.mtime,
-    chunk_count = EXCLUDED.chunk_count, indexed_at = EXCLUDED.indexed_at
+    chunk_count = EXCLUDED.chunk_count, indexed_at = EXCLUDED.indexed_at,
+    analysis_version = EXCLUDED.analysis_version
 RETURNING id, relative_path
+"""
+
+_COPY_SYMBOLS = (
+    "COPY code_symbols (repository_id, file_id, relative_path, language, name, "
+    "qualified_name, kind, parent, start_line, end_line, signature, doc) FROM STDIN"
+)
+_COPY_REFERENCES = (
+    "COPY code_references (repository_id, file_id, name, line, "
+    '"column", kind, container) FROM STDIN'
+)
+# Each symbol points at the chunk of its file that holds its first line: its
+# own chunk when it has one, else the smallest around it.
+_LINK_SYMBOLS = """
+UPDATE code_symbols s SET chunk_id = c.chunk_id FROM (
+    SELECT DISTINCT ON (s2.id) s2.id, c2.id AS chunk_id
+    FROM code_symbols s2 JOIN code_chunks c2 ON c2.file_id = s2.file_id
+        AND c2.start_line <= s2.start_line AND c2.end_line >= s2.start_line
+    WHERE s2.file_id = ANY(%s)
+    ORDER BY s2.id, (c2.symbol IS NOT DISTINCT FROM s2.qualified_name) DESC,
+        c2.end_line - c2.start_line, c2.id
+) c WHERE s.id = c.id
 """
 
 _COPY_CHUNKS = (
@@ -353,12 +386,19 @@ def _write_batch(
             reuse = {(sha, symbol): vector for sha, symbol, vector in cursor.fetchall()}
         if existing:
             cursor.execute(
+                "DELETE FROM code_symbols WHERE file_id = ANY(%s)", [existing]
+            )
+            cursor.execute(
+                "DELETE FROM code_references WHERE file_id = ANY(%s)", [existing]
+            )
+            cursor.execute(
                 "DELETE FROM code_chunks WHERE file_id = ANY(%s)", [existing]
             )
         cursor.execute(
             _UPSERT_FILES,
             [
                 repository_id,
+                ANALYSIS_VERSION,
                 [p.walked.relative_path for p in batch],
                 [p.language for p in batch],
                 [p.walked.size for p in batch],
@@ -402,7 +442,54 @@ def _write_batch(
                         )
                     )
                     written += 1
+        _symbols_write(
+            cursor=cursor, repository_id=repository_id, batch=batch, file_ids=file_ids
+        )
     return written
+
+
+def _symbols_write(
+    *, cursor, repository_id: str, batch: Sequence[_PendingFile], file_ids: dict
+) -> None:
+    """COPY a batch's definitions and references, then link symbols to chunks."""
+    with cursor.cursor.copy(_COPY_SYMBOLS) as copy:
+        for pending in batch:
+            path = pending.walked.relative_path
+            for d in pending.definitions:
+                copy.write_row(
+                    (
+                        repository_id,
+                        file_ids[path],
+                        path,
+                        pending.language,
+                        d.name,
+                        d.qualified,
+                        d.kind,
+                        d.parent,
+                        d.start_line,
+                        d.end_line,
+                        d.signature,
+                        d.doc,
+                    )
+                )
+    with cursor.cursor.copy(_COPY_REFERENCES) as copy:
+        for pending in batch:
+            file_id = file_ids[pending.walked.relative_path]
+            for r in pending.references:
+                copy.write_row(
+                    (
+                        repository_id,
+                        file_id,
+                        r.name,
+                        r.line,
+                        r.column,
+                        r.kind,
+                        r.container,
+                    )
+                )
+    analysed = [file_ids[p.walked.relative_path] for p in batch if p.definitions]
+    if analysed:
+        cursor.execute(_LINK_SYMBOLS, [analysed])
 
 
 class _BatchWriter:
@@ -566,7 +653,9 @@ def _store_phase(
         row["relative_path"]: row
         for row in CodeFile.objects.using(alias)
         .filter(repository=repository)
-        .values("id", "relative_path", "sha256", "size_bytes", "mtime")
+        .values(
+            "id", "relative_path", "sha256", "size_bytes", "mtime", "analysis_version"
+        )
     }
     seen: set[str] = set()
     batch: list[_PendingFile] = []
@@ -592,6 +681,7 @@ def _store_phase(
             if (
                 previous is not None
                 and not force_reindex
+                and previous["analysis_version"] == ANALYSIS_VERSION
                 and previous["size_bytes"] == walked.size
                 and previous["mtime"] == walked.mtime
             ):
@@ -612,14 +702,19 @@ def _store_phase(
             walked = replace(walked, size=status.st_size, mtime=status.st_mtime)
             seen.add(walked.relative_path)
             sha = hashlib.sha256(raw).hexdigest()
-            if previous is not None and not force_reindex and previous["sha256"] == sha:
+            if (
+                previous is not None
+                and not force_reindex
+                and previous["analysis_version"] == ANALYSIS_VERSION
+                and previous["sha256"] == sha
+            ):
                 unchanged_mtime.append((previous["id"], walked.mtime))
                 summary.files_unchanged += 1
                 reporter(summary)
                 continue
             language = language_for_path(walked.relative_path) or "text"
             try:
-                chunks = file_chunk(
+                analysis = file_analyse(
                     text=text,
                     language=language,
                     max_chars=settings.INDEX_CHUNK_MAX_CHARS,
@@ -635,8 +730,12 @@ def _store_phase(
                     walked=walked,
                     sha256=sha,
                     language=language,
-                    rows=_chunk_rows(relative_path=walked.relative_path, chunks=chunks),
+                    rows=_chunk_rows(
+                        relative_path=walked.relative_path, chunks=analysis.chunks
+                    ),
                     existing_id=previous["id"] if previous else None,
+                    definitions=analysis.definitions,
+                    references=analysis.references,
                 )
             )
             if len(batch) >= FILES_PER_TRANSACTION:

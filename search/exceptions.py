@@ -15,6 +15,10 @@ class UnknownRepository(SearchError):
     code = "unknown_repository"
 
 
+class UnknownFile(SearchError):
+    code = "unknown_file"
+
+
 class UnknownLanguage(SearchError):
     code = "unknown_language"
 

@@ -27,7 +27,7 @@ class SearchResult:
     stale: bool = False
 
 
-class _FileCache:
+class FileCache:
     """Read each result file once per search: its lines and whether it changed."""
 
     def __init__(self) -> None:
@@ -62,7 +62,7 @@ class _FileCache:
 
 
 def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult]:
-    files = _FileCache()
+    files = FileCache()
     results = []
     for (
         _id,

@@ -11,16 +11,21 @@ The package is pure Python on top of ``tree_sitter`` and keeps no Django
 dependency, so it can run in worker threads or outside the web process:
 ``languages`` (file name -> language) and ``grammars`` (per-language node
 tables) are data; ``files`` picks the algorithm, ``tree`` cuts at
-definitions, ``windows`` packs lines, ``parsers`` loads grammars.
+definitions, ``windows`` packs lines, ``parsers`` loads grammars, and
+``symbols`` reads definitions and references from the same parse.
 """
 
-from indexing.chunking.chunk import Chunk
-from indexing.chunking.files import file_chunk
+from indexing.chunking.chunk import Chunk, Definition, FileAnalysis, Reference
+from indexing.chunking.files import file_analyse, file_chunk
 from indexing.chunking.grammars import code_languages
 from indexing.chunking.languages import LANGUAGE_BY_EXTENSION, language_for_path
 
 __all__ = [
     "Chunk",
+    "Definition",
+    "FileAnalysis",
+    "Reference",
+    "file_analyse",
     "LANGUAGE_BY_EXTENSION",
     "code_languages",
     "file_chunk",

@@ -1,4 +1,7 @@
-"""Chunk one file: along its definitions when it parses, else in line windows."""
+"""Analyse one file: chunks along its definitions when it parses, else line windows.
+
+A file that parses also yields its symbols and references, from the same tree.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,11 @@ from typing import Final
 
 from tree_sitter import Node, QueryCursor
 
-from indexing.chunking.chunk import Chunk
+from indexing.chunking.chunk import Chunk, FileAnalysis
 from indexing.chunking.grammars import GRAMMARS
 from indexing.chunking.languages import LANGUAGE_ALIASES
 from indexing.chunking.parsers import grammar_load, grammar_parser
+from indexing.chunking.symbols import file_symbols
 from indexing.chunking.tree import TreeChunker
 from indexing.chunking.windows import lines_split, window_chunks
 
@@ -45,7 +49,7 @@ def _looks_minified(text: str, line_count: int) -> bool:
     )
 
 
-def _syntax_chunks(
+def _syntax_analysis(
     *,
     text: str,
     language: str,
@@ -53,7 +57,8 @@ def _syntax_chunks(
     budget: int,
     window_lines: int,
     overlap_lines: int,
-) -> list[Chunk] | None:
+    with_symbols: bool,
+) -> FileAnalysis | None:
     """Chunk along definitions, or return None if the file should be windowed."""
     loaded = grammar_load(language)
     if loaded is None:
@@ -76,7 +81,19 @@ def _syntax_chunks(
         window_lines=window_lines,
         overlap_lines=overlap_lines,
     )
-    return chunker.chunk(list(captured), broken)
+    chunks = chunker.chunk(list(captured), broken)
+    if chunks is None:
+        return None
+    analysis = FileAnalysis(chunks=chunks, definitions=[], references=[])
+    if with_symbols:
+        analysis.definitions, analysis.references = file_symbols(
+            root=root,
+            loaded=loaded,
+            language=language,
+            lines=lines,
+            found=chunker.found,
+        )
+    return analysis
 
 
 def _finish(chunks: list[Chunk]) -> list[Chunk]:
@@ -109,8 +126,32 @@ def file_chunk(
     for the code between them; any other text, and code whose parse is mostly
     errors or which looks minified, is cut into overlapping line windows.
     """
+    return file_analyse(
+        text=text,
+        language=language,
+        max_chars=max_chars,
+        window_lines=window_lines,
+        overlap_lines=overlap_lines,
+        with_symbols=False,
+    ).chunks
+
+
+def file_analyse(
+    *,
+    text: str,
+    language: str,
+    max_chars: int = 1500,
+    window_lines: int = 40,
+    overlap_lines: int = 5,
+    with_symbols: bool = True,
+) -> FileAnalysis:
+    """Return a file's chunks (as file_chunk) and, from the same parse, its symbols.
+
+    Definitions and references come only from a file chunked along its
+    definitions; a windowed file has none.
+    """
     if not text or text.isspace():
-        return []
+        return FileAnalysis(chunks=[], definitions=[], references=[])
     budget = max(int(max_chars), MIN_CHARS)
     window_lines = max(int(window_lines), 1)
     overlap_lines = min(max(int(overlap_lines), 0), window_lines - 1)
@@ -123,17 +164,20 @@ def file_chunk(
     lines = lines_split(text)
     if language in GRAMMARS and not _looks_minified(text, len(lines)):
         try:
-            chunks = _syntax_chunks(
+            analysis = _syntax_analysis(
                 text=text,
                 language=language,
                 lines=lines,
                 budget=budget,
                 window_lines=window_lines,
                 overlap_lines=overlap_lines,
+                with_symbols=with_symbols,
             )
         except Exception:
             # Any parser surprise falls back to line windows below.
-            chunks = None
-        if chunks is not None:
-            return _finish(chunks)
-    return _finish(window_chunks(lines, budget, window_lines, overlap_lines))
+            analysis = None
+        if analysis is not None:
+            analysis.chunks = _finish(analysis.chunks)
+            return analysis
+    chunks = _finish(window_chunks(lines, budget, window_lines, overlap_lines))
+    return FileAnalysis(chunks=chunks, definitions=[], references=[])

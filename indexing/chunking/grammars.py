@@ -27,6 +27,9 @@ class Grammar:
     functions: frozenset[str]
     containers: dict[str, str]
     wrappers: frozenset[str] = frozenset()
+    # Module-level definitions the chunker leaves inside module chunks:
+    # patterns capturing a name node as @constant, @variable, @type or @module.
+    declarations: tuple[str, ...] = ()
 
 
 JS_FUNCTION_NODES: Final = (
@@ -98,6 +101,36 @@ _C_CONTAINERS: Final = {
 }
 
 
+# Top-level bindings; those holding functions are definitions already and
+# are told apart by their line when symbols are collected.
+_JS_DECLARATIONS: Final = (
+    "(program (lexical_declaration (variable_declarator name: (identifier) @variable)))",
+    "(program (variable_declaration (variable_declarator name: (identifier) @variable)))",
+    "(program (export_statement (lexical_declaration"
+    " (variable_declarator name: (identifier) @variable))))",
+    "(program (export_statement (variable_declaration"
+    " (variable_declarator name: (identifier) @variable))))",
+)
+
+# Identifier nodes that are uses of a name, in every grammar that has them
+# (each pattern is tried alone, so a type a grammar lacks drops only itself).
+# Strings and comments hold none of them.
+REFERENCE_PATTERNS: Final = (
+    "(identifier) @ref",
+    "(type_identifier) @ref",
+    "(property_identifier) @ref",
+    "(shorthand_property_identifier) @ref",
+    "(field_identifier) @ref",
+    "(simple_identifier) @ref",
+    "(namespace_identifier) @ref",
+    "(package_identifier) @ref",
+    "(constant) @ref",
+    "(name) @ref",
+    "(variable_name) @ref",
+    "(command_name (word) @ref)",
+)
+
+
 def _simple(*node_types: str) -> tuple[str, ...]:
     """Return one capture pattern per node type."""
     return tuple(f"({node_type}) @def" for node_type in node_types)
@@ -111,6 +144,10 @@ GRAMMARS: Final[dict[str, Grammar]] = {
         functions=frozenset({"function_definition"}),
         containers={"class_definition": "class"},
         wrappers=frozenset({"decorated_definition"}),
+        declarations=(
+            "(module (expression_statement (assignment left: (identifier) @variable)))",
+            "(module (expression_statement (assignment left: (pattern_list (identifier) @variable))))",
+        ),
     ),
     "javascript": Grammar(
         module="tree_sitter_javascript",
@@ -122,6 +159,7 @@ GRAMMARS: Final[dict[str, Grammar]] = {
         functions=_JS_FUNCTIONS,
         containers={"class_declaration": "class"},
         wrappers=frozenset({"export_statement"}),
+        declarations=_JS_DECLARATIONS,
     ),
     "typescript": Grammar(
         module="tree_sitter_typescript",
@@ -130,6 +168,7 @@ GRAMMARS: Final[dict[str, Grammar]] = {
         functions=_JS_FUNCTIONS,
         containers=_TS_CONTAINERS,
         wrappers=frozenset({"export_statement", "ambient_declaration"}),
+        declarations=_JS_DECLARATIONS,
     ),
     "tsx": Grammar(
         module="tree_sitter_typescript",
@@ -138,6 +177,7 @@ GRAMMARS: Final[dict[str, Grammar]] = {
         functions=_JS_FUNCTIONS,
         containers=_TS_CONTAINERS,
         wrappers=frozenset({"export_statement", "ambient_declaration"}),
+        declarations=_JS_DECLARATIONS,
     ),
     "go": Grammar(
         module="tree_sitter_go",
@@ -147,6 +187,10 @@ GRAMMARS: Final[dict[str, Grammar]] = {
         ),
         functions=frozenset({"function_declaration", "method_declaration"}),
         containers={"type_spec": "type", "type_alias": "type"},
+        declarations=(
+            "(source_file (const_declaration (const_spec name: (identifier) @constant)))",
+            "(source_file (var_declaration (var_spec name: (identifier) @variable)))",
+        ),
     ),
     "rust": Grammar(
         module="tree_sitter_rust",
@@ -167,6 +211,12 @@ GRAMMARS: Final[dict[str, Grammar]] = {
             "trait_item": "trait",
             "impl_item": "impl",
         },
+        declarations=(
+            "(const_item name: (identifier) @constant)",
+            "(static_item name: (identifier) @constant)",
+            "(type_item name: (type_identifier) @type)",
+            "(mod_item name: (identifier) @module)",
+        ),
     ),
     "java": Grammar(
         module="tree_sitter_java",

@@ -9,7 +9,7 @@ from typing import Final
 
 from tree_sitter import Language, Parser, Query, QueryError
 
-from indexing.chunking.grammars import GRAMMARS, Grammar
+from indexing.chunking.grammars import GRAMMARS, REFERENCE_PATTERNS, Grammar
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,10 @@ class LoadedGrammar:
 
     language: Language
     query: Query
+    # Module-level declarations and identifier uses (symbols and references);
+    # None when the grammar supports none of the patterns.
+    declarations: Query | None
+    references: Query | None
 
 
 _LOAD_LOCK: Final = threading.Lock()
@@ -44,16 +48,27 @@ def _compile(grammar: Grammar) -> LoadedGrammar | None:
         language = Language(getattr(module, grammar.factory)())
     except (ImportError, AttributeError, TypeError, ValueError):
         return None
+    definitions = _query(language, grammar.patterns)
+    if definitions is None:
+        return None
+    return LoadedGrammar(
+        language=language,
+        query=definitions,
+        declarations=_query(language, grammar.declarations),
+        references=_query(language, REFERENCE_PATTERNS),
+    )
+
+
+def _query(language: Language, patterns: tuple[str, ...]) -> Query | None:
+    """Compile the patterns this grammar version supports into one query."""
     usable = []
-    for pattern in grammar.patterns:
+    for pattern in patterns:
         try:
             Query(language, pattern)
         except QueryError:
             continue
         usable.append(pattern)
-    if not usable:
-        return None
-    return LoadedGrammar(language=language, query=Query(language, "\n".join(usable)))
+    return Query(language, "\n".join(usable)) if usable else None
 
 
 def grammar_parser(language: str, loaded: LoadedGrammar) -> Parser:

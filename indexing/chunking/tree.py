@@ -141,11 +141,16 @@ def _binds_definition(value: Node) -> bool:
 
 
 @dataclass(slots=True, eq=False)
-class _Def:
+class TreeDefinition:
     """Hold one definition and its rows (0-based, inclusive)."""
 
     kind: str
     symbol: str
+    name: str
+    node: Node
+    name_node: Node | None
+    # The first row of its attached comments before siblings claimed rows.
+    attached_row: int
     is_container: bool
     # first_row includes attached comments/attributes, node_row does not.
     first_row: int
@@ -153,8 +158,8 @@ class _Def:
     last_row: int
     header_row: int
     signature_end: int
-    parent: _Def | None
-    children: list[_Def] = field(default_factory=list)
+    parent: TreeDefinition | None
+    children: list[TreeDefinition] = field(default_factory=list)
 
 
 class TreeChunker:
@@ -178,6 +183,8 @@ class TreeChunker:
         self.overlap_lines = overlap_lines
         # Definitions dropped because another one already started on their row.
         self.crowded = 0
+        # Every definition found, kept or crowded out, for the symbol table.
+        self.found: list[TreeDefinition] = []
 
     # ---- naming ---------------------------------------------------------
 
@@ -390,7 +397,9 @@ class TreeChunker:
         end = min(end, node_row + SIGNATURE_LINES - 1, last_row)
         return max(end, node_row)
 
-    def _make_def(self, node: Node, parent: _Def | None) -> _Def | None:
+    def _make_def(
+        self, node: Node, parent: TreeDefinition | None
+    ) -> TreeDefinition | None:
         """Describe ``node`` as a definition, or None when it does not qualify."""
         node_type = node.type
         is_function = self._is_function(node)
@@ -422,11 +431,16 @@ class TreeChunker:
         header_row = node.start_point[0]
         if name_node is not None and node_row <= name_node.start_point[0] <= last_row:
             header_row = name_node.start_point[0]
-        return _Def(
+        first_row = self._attached_start(outer)
+        return TreeDefinition(
             kind=kind,
             symbol=symbol,
+            name=symbol.rsplit(".", 1)[-1],
+            node=node,
+            name_node=name_node,
+            attached_row=first_row,
             is_container=not is_function,
-            first_row=self._attached_start(outer),
+            first_row=first_row,
             node_row=node_row,
             last_row=last_row,
             header_row=header_row,
@@ -434,18 +448,18 @@ class TreeChunker:
             parent=parent,
         )
 
-    def _definitions(self, nodes: list[Node]) -> list[_Def]:
+    def _definitions(self, nodes: list[Node]) -> list[TreeDefinition]:
         """Nest captured nodes into a definition tree and return its roots."""
         unique: dict[int, Node] = {node.id: node for node in nodes}
         ordered = sorted(unique.values(), key=lambda n: (n.start_byte, -n.end_byte))
-        roots: list[_Def] = []
+        roots: list[TreeDefinition] = []
         # (end_byte, definition) of enclosing nodes; None marks a function
         # scope whose nested definitions stay inside the function's chunk.
-        stack: list[tuple[int, _Def | None]] = []
+        stack: list[tuple[int, TreeDefinition | None]] = []
         for node in ordered:
             while stack and stack[-1][0] <= node.start_byte:
                 stack.pop()
-            parent: _Def | None = None
+            parent: TreeDefinition | None = None
             if stack:
                 enclosing = stack[-1][1]
                 if enclosing is None or not enclosing.is_container:
@@ -454,6 +468,7 @@ class TreeChunker:
             definition = self._make_def(node, parent)
             if definition is None:
                 continue
+            self.found.append(definition)
             stack.append(
                 (node.end_byte, definition if definition.is_container else None)
             )
@@ -461,13 +476,13 @@ class TreeChunker:
         self._separate(roots)
         return roots
 
-    def _separate(self, roots: list[_Def]) -> None:
+    def _separate(self, roots: list[TreeDefinition]) -> None:
         """Make sibling definitions claim disjoint rows, dropping the losers."""
-        pending: list[list[_Def]] = [roots]
+        pending: list[list[TreeDefinition]] = [roots]
         while pending:
             siblings = pending.pop()
             siblings.sort(key=lambda d: (d.node_row, d.first_row))
-            kept: list[_Def] = []
+            kept: list[TreeDefinition] = []
             previous_last = -1
             for definition in siblings:
                 if definition.node_row <= previous_last:
@@ -484,7 +499,7 @@ class TreeChunker:
 
     # ---- emission -------------------------------------------------------
 
-    def _header(self, definition: _Def) -> str | None:
+    def _header(self, definition: TreeDefinition) -> str | None:
         """Return the enclosing container's header line for context."""
         parent = definition.parent
         if parent is None:
@@ -496,7 +511,7 @@ class TreeChunker:
         cap = max(min(HEADER_CAP, self.budget // HEADER_SHARE), 1)
         return line[:cap] if line.strip() else None
 
-    def _container_rows(self, definition: _Def) -> list[int]:
+    def _container_rows(self, definition: TreeDefinition) -> list[int]:
         """Return the container's own rows plus its members' signatures."""
         rows: list[int] = []
         cursor = definition.first_row
@@ -507,7 +522,7 @@ class TreeChunker:
         rows.extend(range(cursor, definition.last_row + 1))
         return rows
 
-    def _emit_definitions(self, roots: list[_Def], out: list[Chunk]) -> None:
+    def _emit_definitions(self, roots: list[TreeDefinition], out: list[Chunk]) -> None:
         """Append chunks for every definition in the tree."""
         lines = self.lines
         pending = list(reversed(roots))
@@ -529,7 +544,7 @@ class TreeChunker:
                 span=(definition.first_row, definition.last_row),
             )
 
-    def _emit_module(self, roots: list[_Def], out: list[Chunk]) -> None:
+    def _emit_module(self, roots: list[TreeDefinition], out: list[Chunk]) -> None:
         """Append non-overlapping windows of the rows outside all definitions."""
         lines = self.lines
         runs: list[tuple[int, int]] = []

@@ -1,0 +1,133 @@
+"""Symbols and references per file, for find_symbol, find_references and outlines.
+
+pg_trgm (shipped with the embedded PostgreSQL) gives symbol names a trigram
+index for "did you mean". Files indexed before keep analysis_version 0, so the
+next index run analyses them again (their vectors are reused by content hash).
+"""
+
+import django.contrib.postgres.indexes
+import django.db.models.deletion
+import django.db.models.functions.text
+from django.contrib.postgres.operations import TrigramExtension
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("indexing", "0003_search_terms"),
+    ]
+
+    operations = [
+        TrigramExtension(),
+        migrations.AddField(
+            model_name="codefile",
+            name="analysis_version",
+            field=models.SmallIntegerField(default=0),
+        ),
+        migrations.CreateModel(
+            name="CodeReference",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.TextField()),
+                ("line", models.IntegerField()),
+                ("column", models.IntegerField()),
+                ("kind", models.CharField(max_length=16)),
+                ("container", models.TextField(blank=True, null=True)),
+                (
+                    "file",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="references",
+                        to="indexing.codefile",
+                    ),
+                ),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="references",
+                        to="indexing.repository",
+                    ),
+                ),
+            ],
+            options={
+                "db_table": "code_references",
+                "indexes": [
+                    models.Index(fields=["name"], name="code_references_name"),
+                    models.Index(fields=["file"], name="code_references_file"),
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="CodeSymbol",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("relative_path", models.TextField()),
+                ("language", models.CharField(max_length=32)),
+                ("name", models.TextField()),
+                ("qualified_name", models.TextField()),
+                ("kind", models.CharField(max_length=32)),
+                ("parent", models.TextField(blank=True, null=True)),
+                ("start_line", models.IntegerField()),
+                ("end_line", models.IntegerField()),
+                ("signature", models.TextField(default="")),
+                ("doc", models.TextField(default="")),
+                ("chunk_id", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "file",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="symbols",
+                        to="indexing.codefile",
+                    ),
+                ),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="symbols",
+                        to="indexing.repository",
+                    ),
+                ),
+            ],
+            options={
+                "db_table": "code_symbols",
+                "indexes": [
+                    models.Index(fields=["name"], name="code_symbols_name"),
+                    models.Index(
+                        django.db.models.functions.text.Lower("name"),
+                        name="code_symbols_name_lower",
+                    ),
+                    models.Index(
+                        fields=["qualified_name"],
+                        name="code_symbols_qualified",
+                        opclasses=["text_pattern_ops"],
+                    ),
+                    django.contrib.postgres.indexes.GinIndex(
+                        fields=["name"],
+                        name="code_symbols_name_trgm",
+                        opclasses=["gin_trgm_ops"],
+                    ),
+                    models.Index(
+                        fields=["file", "start_line"], name="code_symbols_file"
+                    ),
+                ],
+            },
+        ),
+    ]
