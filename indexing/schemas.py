@@ -78,6 +78,10 @@ class ProjectStatusOut(Schema):
     last_indexed_at: datetime | None
     repositories: list[RepositoryOut]
     running_jobs: list[JobOut]
+    symbols: int | None = Field(
+        default=None, description="Definitions indexed; null before migrate_projects."
+    )
+    references: int | None = Field(default=None, description="Uses of names indexed.")
 
 
 class ProjectDetailOut(ProjectOut):

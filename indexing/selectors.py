@@ -10,7 +10,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, IndexJob, Repository
-from registry.databases import project_database_size
+from registry.databases import project_connection, project_database_size
 from registry.models import Project
 from registry.services import project_alias
 
@@ -43,6 +43,9 @@ class ProjectStatus:
     embedding_dimension: int | None = None
     last_indexed_at: str | None = None
     running_jobs: list[dict] = field(default_factory=list)
+    # None when the project's database predates symbols (migrate_projects).
+    symbols: int | None = None
+    references: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -119,7 +122,22 @@ def project_status(*, project: Project, with_size: bool = True) -> ProjectStatus
     status.embedded_fraction = (
         round(status.embedded_chunks / status.chunks, 4) if status.chunks else 0.0
     )
+    status.symbols, status.references = _navigation_counts(alias=alias)
     return status
+
+
+def _navigation_counts(*, alias: str) -> tuple[int | None, int | None]:
+    """Return the project's symbol and reference counts, None before migration."""
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute("SELECT to_regclass('code_symbols') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return None, None
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM code_symbols), "
+            "(SELECT count(*) FROM code_references)"
+        )
+        symbols, references = cursor.fetchone()
+    return symbols, references
 
 
 def index_job_list(*, project: Project, limit: int = 20) -> list[IndexJob]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from search.schemas import FileOutlineOut, ReferenceSearchOut, SymbolSearchOut
+
 
 class ProjectRef(BaseModel):
     """The project that answered a call and how it was resolved."""
@@ -129,3 +131,21 @@ class ProjectStatusResult(BaseModel):
     last_indexed_at: str | None
     size_bytes: int | None
     running_jobs: list[JobStatus]
+    symbols: int | None = Field(
+        default=None,
+        description="Definitions indexed (find_symbol); null before "
+        "the project's database is migrated.",
+    )
+    references: int | None = Field(default=None, description="Uses of names indexed.")
+
+
+class FindSymbolResult(SymbolSearchOut):
+    project: ProjectRef
+
+
+class FindReferencesResult(ReferenceSearchOut):
+    project: ProjectRef
+
+
+class FileOutlineResult(FileOutlineOut):
+    project: ProjectRef

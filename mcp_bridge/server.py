@@ -32,6 +32,9 @@ from mcp_bridge.resolution import (
     session_config_find,
 )
 from mcp_bridge.schemas import (
+    FileOutlineResult,
+    FindReferencesResult,
+    FindSymbolResult,
     IndexResult,
     JobStarted,
     JobStatus,
@@ -48,15 +51,19 @@ from registry.exceptions import RegistryError
 from registry.selectors import project_list
 from registry.services import project_create
 from search.exceptions import SearchError
+from search.navigation import file_outline as outline_file
+from search.navigation import reference_find, symbol_find
 from search.selectors import MAX_LIMIT, chunk_search
 
 logger = logging.getLogger("codebase_mcp.mcp")
 
 INSTRUCTIONS = (
-    "Codebase MCP finds code by meaning. Call set_working_directory once with the "
-    "user's project folder, index_repository (or start_indexing_background for big "
-    "repositories) and then search_code with a plain-English description or an "
-    "identifier. Results give file, lines and code."
+    "Codebase MCP finds code by meaning and by name. Call set_working_directory "
+    "once with the user's project folder, index_repository (or "
+    "start_indexing_background for big repositories), then search_code with a "
+    "plain-English description, find_symbol for where a name is defined, "
+    "find_references for who uses it, and file_outline to see a file's "
+    "definitions before reading it."
 )
 
 server = MCPServer("codebase-mcp", instructions=INSTRUCTIONS)
@@ -377,6 +384,142 @@ def search_code(
     return SearchCodeResult(**payload, project=_ref(resolved))
 
 
+RepositoryArg = Annotated[
+    str | None, Field(description="Only this repository (id, absolute path or name).")
+]
+LanguageArg = Annotated[
+    str | None, Field(description="Only this language, e.g. 'python', 'go'.")
+]
+PathGlobArg = Annotated[
+    str | None, Field(description="Only paths matching this glob, e.g. 'src/**/*.py'.")
+]
+
+
+@server.tool()
+@_tool_call
+def find_symbol(
+    name: Annotated[
+        str,
+        Field(
+            description=(
+                "Identifier or qualified name: 'parse_header', 'Parser.parse_header', "
+                "'Store.Get'. Matched literally (no regex)."
+            )
+        ),
+    ],
+    ctx: Context,
+    project_id: ProjectIdArg = None,
+    kind: Annotated[
+        str | None,
+        Field(
+            description="Only this kind: function, method, class, interface, "
+            "struct, enum, trait, constant, variable, type, module..."
+        ),
+    ] = None,
+    language: LanguageArg = None,
+    repository_id: RepositoryArg = None,
+    path_glob: PathGlobArg = None,
+    match: Annotated[
+        Literal["exact", "prefix", "fuzzy"],
+        Field(
+            description="exact (default), prefix (names starting with it), "
+            "fuzzy (similar names too)."
+        ),
+    ] = "exact",
+    limit: Annotated[
+        int, Field(ge=1, le=200, description="Definitions to return.")
+    ] = 10,
+    body_lines: Annotated[
+        int, Field(ge=0, le=400, description="Lines of each body to include (0: none).")
+    ] = 40,
+) -> FindSymbolResult:
+    """Find where a name is defined: file, lines, signature, docstring and body.
+
+    Ranked exact name, then qualified name, then prefix, then fuzzy. When
+    nothing matches, suggests the closest defined names. Use this instead of
+    grepping for a definition.
+    """
+    resolved = _resolve(project_id, ctx)
+    found = symbol_find(
+        project=resolved.project,
+        name=name,
+        kind=kind,
+        language=language,
+        repository=repository_id,
+        path_glob=path_glob,
+        match=match,
+        limit=limit,
+        body_lines=body_lines,
+    )
+    return FindSymbolResult(**found.as_dict(), project=_ref(resolved))
+
+
+@server.tool()
+@_tool_call
+def find_references(
+    name: Annotated[
+        str,
+        Field(description="Identifier or qualified name whose uses to find."),
+    ],
+    ctx: Context,
+    project_id: ProjectIdArg = None,
+    kind: Annotated[
+        Literal["call", "attribute", "type", "import", "name"] | None,
+        Field(description="Only this kind of use."),
+    ] = None,
+    language: LanguageArg = None,
+    repository_id: RepositoryArg = None,
+    path_glob: PathGlobArg = None,
+    directory: Annotated[
+        str | None, Field(description="Only under this directory of the repository.")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=1000, description="Uses to return.")] = 50,
+    per_file: Annotated[
+        int, Field(ge=1, le=200, description="Uses to return per file at most.")
+    ] = 20,
+) -> FindReferencesResult:
+    """Find who uses a name: uses grouped by file with line text and enclosing function.
+
+    Matching is by name (not by type): when several definitions share the
+    name, the answer lists them and says so; narrow with a qualified name,
+    path_glob or repository_id. Totals per file tell how many uses were not shown.
+    """
+    resolved = _resolve(project_id, ctx)
+    found = reference_find(
+        project=resolved.project,
+        name=name,
+        kind=kind,
+        language=language,
+        repository=repository_id,
+        path_glob=path_glob,
+        directory=directory,
+        limit=limit,
+        per_file=per_file,
+    )
+    return FindReferencesResult(**found.as_dict(), project=_ref(resolved))
+
+
+@server.tool()
+@_tool_call
+def file_outline(
+    path: Annotated[
+        str,
+        Field(
+            description="File path relative to its repository (as results show "
+            "it), or absolute."
+        ),
+    ],
+    ctx: Context,
+    project_id: ProjectIdArg = None,
+    repository_id: RepositoryArg = None,
+) -> FileOutlineResult:
+    """List a file's definitions as a tree (class -> methods) with signatures and
+    line ranges, without bodies: the cheap way to see a file before reading it."""
+    resolved = _resolve(project_id, ctx)
+    found = outline_file(project=resolved.project, path=path, repository=repository_id)
+    return FileOutlineResult(**found.as_dict(), project=_ref(resolved))
+
+
 @server.tool()
 @_tool_call
 def list_projects() -> ProjectList:
@@ -434,4 +577,6 @@ def get_project_status(
         last_indexed_at=status.last_indexed_at,
         size_bytes=status.size_bytes,
         running_jobs=[JobStatus(**job) for job in status.running_jobs],
+        symbols=status.symbols,
+        references=status.references,
     )

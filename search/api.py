@@ -1,4 +1,4 @@
-"""REST endpoint of search: find a project's code by meaning and keywords."""
+"""REST endpoints of search: code by meaning and keywords, and by name."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from ninja import Query, Router
 
 from registry.schemas import Text, error_responses
 from registry.selectors import project_get
-from search.schemas import SearchOut, SearchQueryIn
+from search.navigation import file_outline, reference_find, symbol_find
+from search.schemas import (
+    FileOutlineResponse,
+    ReferenceQueryIn,
+    ReferenceSearchResponse,
+    SearchOut,
+    SearchQueryIn,
+    SymbolQueryIn,
+    SymbolSearchResponse,
+)
 from search.selectors import chunk_search
 
 router = Router(tags=["search"])
@@ -36,3 +45,45 @@ def search(
         max_tokens=params.max_tokens,
     )
     return {**response.as_dict(), "project": project}
+
+
+@router.get(
+    "/projects/{id_or_name}/symbols",
+    response={200: SymbolSearchResponse, **error_responses(400, 404)},
+)
+def symbols(
+    request: HttpRequest, id_or_name: Text, params: Query[SymbolQueryIn]
+) -> dict:
+    """Find the definitions of a name: exact, qualified, prefix or fuzzy."""
+    project = project_get(reference=id_or_name)
+    found = symbol_find(project=project, **params.dict())
+    return {**found.as_dict(), "project": project}
+
+
+@router.get(
+    "/projects/{id_or_name}/references",
+    response={200: ReferenceSearchResponse, **error_responses(400, 404)},
+)
+def references(
+    request: HttpRequest, id_or_name: Text, params: Query[ReferenceQueryIn]
+) -> dict:
+    """Find where a name is used, grouped by file, and which definitions carry it."""
+    project = project_get(reference=id_or_name)
+    found = reference_find(project=project, **params.dict())
+    return {**found.as_dict(), "project": project}
+
+
+@router.get(
+    "/projects/{id_or_name}/files/{path:path}/outline",
+    response={200: FileOutlineResponse, **error_responses(400, 404)},
+)
+def outline(
+    request: HttpRequest,
+    id_or_name: Text,
+    path: str,
+    repository: Text | None = None,
+) -> dict:
+    """Outline one indexed file: its definitions as a tree, without bodies."""
+    project = project_get(reference=id_or_name)
+    found = file_outline(project=project, path=path, repository=repository)
+    return {**found.as_dict(), "project": project}

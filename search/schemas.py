@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ninja import Field, Schema
+from pydantic import BaseModel
 
 from registry.schemas import ProjectRefOut, Text
 from search.selectors import MAX_LIMIT
@@ -78,4 +79,146 @@ class SearchOut(Schema):
     )
     truncated: bool = Field(description="True when max_tokens cut the result list.")
     notes: list[str]
+    project: ProjectRefOut
+
+
+# Navigation answers. Plain pydantic models, so the MCP tools (mcp_bridge)
+# return the same typed shapes as the REST endpoints.
+
+
+class SymbolOut(BaseModel):
+    """One definition: what it is, where, its signature, doc and head of body."""
+
+    name: str
+    qualified_name: str = Field(description="Class.method, pkg.Func, Type.method...")
+    kind: str = Field(description="function, method, class, struct, constant...")
+    parent: str | None = Field(description="Qualified name of the enclosing one.")
+    language: str
+    repository: str
+    repository_id: str
+    file_path: str = Field(description="Path relative to the repository root.")
+    start_line: int
+    end_line: int
+    signature: str
+    doc: str = Field(description="Docstring or leading comment; empty if none.")
+    body: str = Field(description="The first body_lines lines of the definition.")
+    body_lines_cut: int = Field(description="Lines of the body not shown.")
+    match: str = Field(description="name | qualified | case | prefix | fuzzy")
+    stale: bool = Field(description="True when the file changed since indexing.")
+
+
+class NameCountOut(BaseModel):
+    name: str
+    definitions: int
+
+
+class SymbolSearchOut(BaseModel):
+    """Definitions of a name, best first, or the names it may have meant."""
+
+    query: str
+    match: str
+    symbols: list[SymbolOut]
+    total: int = Field(description="Definitions matching, shown or not.")
+    suggestions: list[NameCountOut] = Field(
+        description="Closest defined names when nothing matched."
+    )
+    notes: list[str]
+
+
+class ReferenceOut(BaseModel):
+    line: int
+    column: int = Field(description="1-based, in characters.")
+    kind: str = Field(description="call | attribute | type | import | name")
+    text: str = Field(description="The line, stripped; empty when the file is stale.")
+    container: str | None = Field(description="Enclosing definition, qualified.")
+
+
+class FileReferencesOut(BaseModel):
+    repository: str
+    file_path: str
+    total: int = Field(description="Uses in this file, shown or not.")
+    references: list[ReferenceOut]
+    stale: bool
+
+
+class DefinitionRefOut(BaseModel):
+    qualified_name: str
+    kind: str
+    repository: str
+    file_path: str
+    start_line: int
+    end_line: int
+
+
+class ReferenceSearchOut(BaseModel):
+    """Where a name is used, grouped by file, and the definitions carrying it."""
+
+    query: str
+    name: str = Field(description="The name uses are matched by.")
+    definitions: list[DefinitionRefOut]
+    files: list[FileReferencesOut]
+    total_references: int
+    total_files: int
+    truncated: bool
+    notes: list[str]
+
+
+class OutlineNodeOut(BaseModel):
+    name: str
+    qualified_name: str
+    kind: str
+    signature: str
+    start_line: int
+    end_line: int
+    children: list[OutlineNodeOut]
+
+
+class FileOutlineOut(BaseModel):
+    """A file's definitions as a tree, without bodies."""
+
+    repository: str
+    file_path: str
+    language: str
+    lines: int | None
+    symbols: list[OutlineNodeOut]
+    total: int
+    stale: bool
+    notes: list[str]
+
+
+class SymbolQueryIn(Schema):
+    """Query parameters of a definition lookup."""
+
+    name: Text = Field(description="Identifier or qualified name, e.g. Parser.parse.")
+    kind: Text | None = Field(default=None, description="function, class, method...")
+    language: Text | None = None
+    repository: Text | None = None
+    path_glob: Text | None = None
+    match: Literal["exact", "prefix", "fuzzy"] = "exact"
+    limit: int = Field(default=10, ge=1, le=200)
+    body_lines: int = Field(default=40, ge=0, le=400)
+
+
+class ReferenceQueryIn(Schema):
+    """Query parameters of a reference lookup."""
+
+    name: Text = Field(description="Identifier or qualified name.")
+    kind: Literal["call", "attribute", "type", "import", "name"] | None = None
+    language: Text | None = None
+    repository: Text | None = None
+    path_glob: Text | None = None
+    directory: Text | None = None
+    limit: int = Field(default=50, ge=1, le=1000)
+    per_file: int = Field(default=20, ge=1, le=200)
+
+
+class SymbolSearchResponse(SymbolSearchOut):
+    project: ProjectRefOut
+
+
+class ReferenceSearchResponse(ReferenceSearchOut):
+    project: ProjectRefOut
+
+
+class FileOutlineResponse(FileOutlineOut):
     project: ProjectRefOut

@@ -253,3 +253,27 @@ def test_job_list_limit_is_validated(api):
     assert api.get("/api/projects/shop/jobs?limit=0").status_code == 422
     assert api.get("/api/projects/shop/jobs?limit=101").status_code == 422
     assert api.get("/api/projects/shop/jobs?limit=5").json() == []
+
+
+def test_navigation_through_the_api(api, repo, indexed):
+    symbols = api.get("/api/projects/shop/symbols", {"name": "total_with_tax"})
+    assert symbols.status_code == 200, symbols.content
+    [hit] = symbols.json()["symbols"]
+    assert hit["qualified_name"] == "Invoice.total_with_tax"
+    assert hit["doc"] == "Return the amount due including sales tax."
+    assert symbols.json()["project"]["name"] == "shop"
+    uses = api.get("/api/projects/shop/references", {"name": "sleep"}).json()
+    assert uses["files"][0]["file_path"] == "net/retry.py"
+    assert uses["files"][0]["references"][0]["kind"] == "call"
+    outline = api.get("/api/projects/shop/files/billing/invoice.py/outline").json()
+    assert [
+        (n["name"], [c["name"] for c in n["children"]]) for n in outline["symbols"]
+    ] == [("Invoice", ["total_with_tax"])]
+    missing = api.get("/api/projects/shop/files/billing/nope.py/outline")
+    assert missing.status_code == 404 and missing.json()["code"] == "unknown_file"
+    bad = api.get("/api/projects/shop/symbols", {"name": "x", "kind": "gadget"})
+    assert bad.status_code == 400 and "Unknown kind" in bad.json()["detail"]
+    escaping = api.get("/api/projects/shop/files/../../etc/passwd/outline")
+    assert escaping.status_code in (400, 404)
+    status = api.get("/api/projects/shop").json()["status"]
+    assert status["symbols"] >= 4 and status["references"] > 0

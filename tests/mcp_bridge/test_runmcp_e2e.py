@@ -29,6 +29,9 @@ TOOLS = {
     "list_projects",
     "create_project",
     "get_project_status",
+    "find_symbol",
+    "find_references",
+    "file_outline",
 }
 
 RETRY_SOURCE = textwrap.dedent(
@@ -218,6 +221,29 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
             assert found["results"][0]["file_path"] == "net.py"
             assert found["project"]["resolved_by"] == "session_config"
             assert found["embedded_fraction"] == 1.0
+
+            # Navigation over the same index, through the real server.
+            defined = await call(session, "find_symbol", name="retry_with_backoff")
+            [symbol] = defined["symbols"]
+            assert (symbol["file_path"], symbol["kind"]) == ("net.py", "function")
+            assert symbol["doc"] == "Call again after waiting longer each time."
+            assert "def retry_with_backoff" in symbol["body"]
+            uses = await call(session, "find_references", name="sleep")
+            assert uses["files"][0]["references"][0]["kind"] == "call"
+            assert (
+                uses["files"][0]["references"][0]["container"] == "retry_with_backoff"
+            )
+            outline = await call(session, "file_outline", path="net.py")
+            assert [n["name"] for n in outline["symbols"]] == ["retry_with_backoff"]
+            assert (
+                "did you mean `retry_with_backoff`"
+                in (await call(session, "find_symbol", name="retry_with_backof"))[
+                    "notes"
+                ][0]
+            )
+            assert "No indexed file" in await call_error(
+                session, "file_outline", path="missing.py"
+            )
 
             started = await call(
                 session,
