@@ -263,3 +263,50 @@ def test_qualified_names_per_language_family(fixture, qualified):
     parent = qualified.rsplit(".", 1)[0]
     [definition] = [d for d in analysis.definitions if d.qualified == qualified]
     assert definition.parent == parent or definition.kind == "method"
+
+
+def test_a_project_from_before_symbols_gets_them_after_migrating_and_reindexing(
+    project_factory, tmp_path
+):
+    import io
+
+    from django.core.management import call_command
+
+    from indexing.selectors import project_status
+    from registry.services import project_alias, project_databases_migrate
+    from search.exceptions import ProjectSchemaOutdated
+
+    repo = tmp_path / "repo"
+    _write(repo, FILES)
+    project = project_factory()
+    call_command(
+        "migrate",
+        "indexing",
+        "0003",
+        database=project_alias(project=project),
+        interactive=False,
+        verbosity=0,
+        stdout=io.StringIO(),
+    )
+    assert project_status(project=project).symbols is None
+    with pytest.raises(ProjectSchemaOutdated, match="migrate_projects"):
+        symbol_find(project=project, name="parse_all")
+    [migrated] = project_databases_migrate(projects=[project])
+    assert migrated.applied == ["indexing.0004_symbols"]
+    # Files stored by an older analysis count as changed on the next run.
+    from indexing.models import CodeFile
+
+    repository_index(project=project, repo_path=str(repo), embed=False)
+    CodeFile.objects.using(project_alias(project=project)).update(analysis_version=0)
+    assert "not searched here" in symbol_find(project=project, name="x").notes[0]
+    again = repository_index(project=project, repo_path=str(repo), embed=False)
+    assert again.files_indexed == 2 and again.files_unchanged == 0
+    assert [h.name for h in symbol_find(project=project, name="parse_all").symbols] == [
+        "parse_all"
+    ]
+    assert (
+        repository_index(
+            project=project, repo_path=str(repo), embed=False
+        ).files_unchanged
+        == 2
+    )
