@@ -76,13 +76,16 @@ class SearchHit(BaseModel):
     start_line: int
     end_line: int
     language: str
-    symbol: str | None
+    symbol: str | None = Field(description="Qualified name: Class.method, Type.Func")
     kind: str
     score: float
     content: str
     context_before: str
     context_after: str
     stale: bool = Field(description="True when the file changed on disk since indexing")
+    container: str | None = Field(
+        default=None, description="For a method: its class (or impl, struct...)."
+    )
 
 
 class SearchCodeResult(BaseModel):

@@ -25,6 +25,8 @@ class SearchResult:
     context_before: str = ""
     context_after: str = ""
     stale: bool = False
+    # The class (or other container) of a method; `symbol` is qualified.
+    container: str | None = None
 
 
 class FileCache:
@@ -103,6 +105,11 @@ def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult
                 context_before=before,
                 context_after=after,
                 stale=stale,
+                container=(
+                    symbol.rsplit(".", 1)[0]
+                    if kind == "method" and symbol and "." in symbol
+                    else None
+                ),
             )
         )
     return results

@@ -65,6 +65,9 @@ class SearchResultOut(Schema):
     context_before: str
     context_after: str
     stale: bool = Field(description="True when the file changed since it was indexed.")
+    container: str | None = Field(
+        default=None, description="For a method: its class (or impl, struct...)."
+    )
 
 
 class SearchOut(Schema):

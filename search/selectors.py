@@ -160,6 +160,21 @@ def _keyword_tables_exist(*, alias: str) -> bool:
     return ready
 
 
+_symbols_ready: set[str] = set()
+
+
+def _symbol_table_exists(*, alias: str) -> bool:
+    """Return whether the project's schema has the symbol table (cached once true)."""
+    if alias in _symbols_ready:
+        return True
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute("SELECT to_regclass('code_symbols') IS NOT NULL")
+        ready = bool(cursor.fetchone()[0])
+    if ready:
+        _symbols_ready.add(alias)
+    return ready
+
+
 def _vector_literal(vector) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
@@ -220,12 +235,49 @@ _WEBSEARCH_FILTER = (
 )
 
 
+# Definitions the query names (a third ranked list, hybrid and keyword
+# modes): the chunk of each definition whose name or qualified name is an
+# identifier of the query, through the b-tree indexes of code_symbols.
+_DEFINITIONS_SQL = """
+defs AS (SELECT id, row_number() OVER (ORDER BY best, id) AS rank FROM (
+    SELECT c.id, min(CASE WHEN s.qualified_name = ANY(%(idents)s) THEN 0 ELSE 1 END)
+        AS best
+    FROM code_symbols s JOIN code_chunks c ON c.id = s.chunk_id
+        AND c.symbol = s.qualified_name
+    WHERE (s.name = ANY(%(ident_names)s) OR s.qualified_name = ANY(%(idents)s))
+        AND {where}
+    GROUP BY c.id ORDER BY best, c.id LIMIT %(k)s) d)
+"""
+_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*")
+_CAMEL = re.compile(r"[a-z0-9][A-Z]")
+MAX_QUERY_IDENTIFIERS = 8
+
+
+def query_identifiers(query: str) -> list[str]:
+    """Return the words of a query that look like identifiers, qualified ones too.
+
+    A query of one word is an identifier; in a longer query only words an
+    English sentence would not hold count: snake_case, camelCase, dotted or
+    `::` paths.
+    """
+    words = _IDENTIFIER.findall(query)
+    if len(query.split()) == 1:
+        return words[:MAX_QUERY_IDENTIFIERS]
+    found = [
+        word
+        for word in words
+        if "_" in word.strip("_") or "." in word or "::" in word or _CAMEL.search(word)
+    ]
+    return list(dict.fromkeys(found))[:MAX_QUERY_IDENTIFIERS]
+
+
 def _candidate_sql(
     *,
     mode: str,
     dimension: int | None,
     where: str,
     websearch: bool,
+    definitions: bool = False,
 ) -> str:
     semantic = (
         "semantic AS ("
@@ -242,17 +294,36 @@ def _candidate_sql(
             f"WITH {semantic}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) AS score "
             "FROM semantic)"
         )
+    defs = _DEFINITIONS_SQL.format(where=where).strip() if definitions else ""
     if mode == "keyword":
+        if not definitions:
+            return (
+                f"WITH {keyword}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) "
+                "AS score FROM keyword)"
+            )
         return (
-            f"WITH {keyword}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) AS score "
-            "FROM keyword)"
+            f"WITH {keyword}, {defs}, fused AS ("
+            " SELECT coalesce(k.id, d.id) AS id,"
+            "  coalesce(1.0 / (%(rrf_k)s + k.rank), 0)"
+            "  + coalesce(%(wd)s / (%(rrf_k)s + d.rank), 0) AS score"
+            " FROM keyword k FULL OUTER JOIN defs d ON d.id = k.id)"
+        )
+    if not definitions:
+        return (
+            f"WITH {semantic}, {keyword}, fused AS ("
+            " SELECT coalesce(s.id, k.id) AS id,"
+            "  coalesce(%(ws)s / (%(rrf_k)s + s.rank), 0)"
+            "  + coalesce(%(wk)s * k.coverage / (%(rrf_k)s + k.rank), 0) AS score"
+            " FROM semantic s FULL OUTER JOIN keyword k ON s.id = k.id)"
         )
     return (
-        f"WITH {semantic}, {keyword}, fused AS ("
-        " SELECT coalesce(s.id, k.id) AS id,"
+        f"WITH {semantic}, {keyword}, {defs}, fused AS ("
+        " SELECT coalesce(s.id, k.id, d.id) AS id,"
         "  coalesce(%(ws)s / (%(rrf_k)s + s.rank), 0)"
-        "  + coalesce(%(wk)s * k.coverage / (%(rrf_k)s + k.rank), 0) AS score"
-        " FROM semantic s FULL OUTER JOIN keyword k ON s.id = k.id)"
+        "  + coalesce(%(wk)s * k.coverage / (%(rrf_k)s + k.rank), 0)"
+        "  + coalesce(%(wd)s / (%(rrf_k)s + d.rank), 0) AS score"
+        " FROM semantic s FULL OUTER JOIN keyword k ON s.id = k.id"
+        " FULL OUTER JOIN defs d ON d.id = coalesce(s.id, k.id))"
     )
 
 
@@ -352,6 +423,9 @@ def chunk_search(
             query_vector=query_vector,
             candidates=candidates,
             fetch=limit * 3,
+            identifiers=(
+                query_identifiers(query) if _symbol_table_exists(alias=alias) else []
+            ),
         )
         rows = _run_query(alias=alias, statement=statement)
     results = results_shape(rows=rows, context_lines=context_lines)
@@ -391,13 +465,22 @@ def search_statement(
     query_vector: str | None,
     candidates: int,
     fetch: int,
+    identifiers: list[str] | None = None,
 ) -> SearchStatement:
-    """Build the statement chunk_search runs (bench/search_latency.py explains it)."""
+    """Build the statement chunk_search runs (bench/search_latency.py explains it).
+
+    `identifiers` (of the query) add the definitions they name as a third
+    ranked list, weighted SEARCH_DEFINITION_WEIGHT; none or a weight of 0
+    leaves the statement as it was.
+    """
+    weight = float(settings.SEARCH_DEFINITION_WEIGHT)
+    definitions = bool(identifiers) and weight > 0 and mode in ("hybrid", "keyword")
     head = _candidate_sql(
         mode=mode,
         dimension=dimension,
         where=where,
         websearch=keyword_query.websearch is not None,
+        definitions=definitions,
     )
     sql = (
         f"{head} SELECT c.id, c.relative_path, r.path, c.repository_id, c.start_line,"
@@ -421,6 +504,11 @@ def search_statement(
         "rrf_k": float(settings.SEARCH_RRF_K),
         "ws": float(settings.SEARCH_SEMANTIC_WEIGHT),
         "wk": float(settings.SEARCH_KEYWORD_WEIGHT),
+        "wd": weight,
+        "idents": [i.replace("::", ".") for i in identifiers or []],
+        "ident_names": [
+            i.replace("::", ".").rsplit(".", 1)[-1] for i in identifiers or []
+        ],
         "fetch": fetch,
     }
     # Enough HNSW candidates for the fused list; iterative scans (set with it)

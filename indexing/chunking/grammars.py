@@ -129,6 +129,20 @@ REFERENCE_PATTERNS: Final = (
     "(variable_name) @ref",
     "(command_name (word) @ref)",
 )
+# Statements whose identifiers are imports, in every grammar that has them.
+IMPORT_PATTERNS: Final = (
+    "(import_statement) @import",
+    "(import_from_statement) @import",
+    "(future_import_statement) @import",
+    "(import_declaration) @import",
+    "(import_spec) @import",
+    "(import_header) @import",
+    "(import) @import",
+    "(use_declaration) @import",
+    "(using_directive) @import",
+    "(namespace_use_declaration) @import",
+    "(preproc_include) @import",
+)
 
 
 def _simple(*node_types: str) -> tuple[str, ...]:

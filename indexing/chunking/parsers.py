@@ -9,7 +9,12 @@ from typing import Final
 
 from tree_sitter import Language, Parser, Query, QueryError
 
-from indexing.chunking.grammars import GRAMMARS, REFERENCE_PATTERNS, Grammar
+from indexing.chunking.grammars import (
+    GRAMMARS,
+    IMPORT_PATTERNS,
+    REFERENCE_PATTERNS,
+    Grammar,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +27,7 @@ class LoadedGrammar:
     # None when the grammar supports none of the patterns.
     declarations: Query | None
     references: Query | None
+    imports: Query | None
 
 
 _LOAD_LOCK: Final = threading.Lock()
@@ -56,6 +62,7 @@ def _compile(grammar: Grammar) -> LoadedGrammar | None:
         query=definitions,
         declarations=_query(language, grammar.declarations),
         references=_query(language, REFERENCE_PATTERNS),
+        imports=_query(language, IMPORT_PATTERNS),
     )
 
 

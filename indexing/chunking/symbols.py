@@ -10,9 +10,10 @@ of `save` refers to every definition named `save`.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Final
 
-from tree_sitter import Node, QueryCursor
+from tree_sitter import Node, Query, QueryCursor
 
 from indexing.chunking.chunk import Definition, Reference
 from indexing.chunking.parsers import LoadedGrammar
@@ -58,7 +59,6 @@ _MEMBERS: Final = frozenset(
 )
 _MEMBER_FIELDS: Final = ("attribute", "property", "field", "name")
 _CALLEE_FIELDS: Final = ("function", "name", "method", "constructor", "macro")
-_IMPORT_DEPTH: Final = 6
 _TYPE_PARENTS: Final = frozenset(
     {"type", "type_annotation", "type_arguments", "type_argument_list", "type_list"}
 )
@@ -194,29 +194,25 @@ def _field_is(parent: Node, node: Node, fields: tuple[str, ...]) -> bool:
     return first is not None and first == node
 
 
-def _in_import(node: Node) -> bool:
-    current = node.parent
-    for _ in range(_IMPORT_DEPTH):
-        if current is None:
-            return False
-        if "import" in current.type or current.type in (
-            "use_declaration",
-            "using_directive",
-            "preproc_include",
-            "namespace_use_declaration",
-        ):
-            return True
-        current = current.parent
-    return False
+class _Spans:
+    """Byte ranges of a file's import statements, to test positions against."""
+
+    def __init__(self, root: Node, query: Query | None) -> None:
+        nodes = QueryCursor(query).captures(root).get("import", []) if query else []
+        spans = sorted((n.start_byte, n.end_byte) for n in nodes)
+        self.starts = [start for start, _ in spans]
+        self.ends = [end for _, end in spans]
+
+    def holds(self, position: int) -> bool:
+        index = bisect_right(self.starts, position) - 1
+        return index >= 0 and position < self.ends[index]
 
 
 def reference_kind(node: Node) -> str:
-    """Classify an identifier's use: import, call, attribute, type or name."""
+    """Classify an identifier's use outside imports: call, attribute, type or name."""
     parent = node.parent
     if parent is None:
         return "name"
-    if _in_import(node):
-        return "import"
     if parent.type in _CALLS and _field_is(parent, node, _CALLEE_FIELDS):
         return "call"
     if parent.type in _MEMBERS and _field_is(parent, node, _MEMBER_FIELDS):
@@ -262,27 +258,46 @@ def _references(
         return []
     containers = _containers(found, len(lines))
     skipped = _SKIPPED_NAMES.get(language, frozenset())
+    imports = _Spans(root, loaded.imports)
     out = []
+    append = out.append
+    rows = len(lines)
+    structural = _CALLS | _MEMBERS
     for node in QueryCursor(loaded.references).captures(root).get("ref", []):
-        if node.start_byte in own_names:
+        start = node.start_byte
+        if start in own_names:
             continue
-        name = _text(node)
+        name = node.text.decode("utf-8", "replace")
         if not name or len(name) > MAX_NAME_CHARS or name in skipped:
             continue
         row, byte_column = node.start_point
-        line = lines[row] if row < len(lines) else ""
-        column = (
-            byte_column
-            if line.isascii()
-            else len(line.encode()[:byte_column].decode("utf-8", "ignore"))
-        )
-        out.append(
+        line = lines[row] if row < rows else ""
+        if not line.isascii():
+            byte_column = len(line.encode()[:byte_column].decode("utf-8", "ignore"))
+        if imports.holds(start):
+            kind = "import"
+        else:
+            # Most identifiers sit in no call, member or type position: tell
+            # them apart by the parent's type before asking for fields.
+            parent = node.parent
+            parent_type = parent.type if parent is not None else ""
+            if parent_type in structural:
+                kind = reference_kind(node)
+            elif (
+                parent_type in _TYPE_PARENTS
+                or parent_type.endswith("_type")
+                or "type" in node.type
+            ):
+                kind = "type"
+            else:
+                kind = "name"
+        append(
             Reference(
-                name=name,
-                line=row + 1,
-                column=column + 1,
-                kind=reference_kind(node),
-                container=containers[row] if row < len(containers) else None,
+                name,
+                row + 1,
+                byte_column + 1,
+                kind,
+                containers[row] if row < rows else None,
             )
         )
     return out

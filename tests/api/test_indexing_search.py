@@ -149,6 +149,7 @@ def test_index_then_search_through_the_api(api, repo, indexed):
         "context_before",
         "context_after",
         "stale",
+        "container",
     }
     assert set(found) == {
         "results",

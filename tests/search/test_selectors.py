@@ -389,3 +389,30 @@ def test_a_project_of_an_older_schema_says_to_migrate_and_still_answers(corpus):
     assert project_databases_migrate(projects=[project])[0].ok
     found = chunk_search(project=project, query="parseHTTPHeader", mode="keyword")
     assert found.results[0].symbol == "parseHTTPHeader" and not found.notes
+
+
+def test_a_query_naming_a_definition_brings_its_chunk_and_methods_name_their_class(
+    corpus, settings
+):
+    project, _ = corpus
+    settings.SEARCH_DEFINITION_WEIGHT = 1.0
+    found = chunk_search(project=project, query="total_with_tax", mode="keyword")
+    assert found.results[0].symbol == "Invoice.total_with_tax"
+    assert found.results[0].container == "Invoice"
+    # The snake_case word of a sentence names the definition, too.
+    sentence = chunk_search(
+        project=project, query="where is retry_with_backoff used", mode="hybrid"
+    )
+    assert sentence.results[0].symbol == "retry_with_backoff"
+    assert sentence.results[0].container is None
+
+
+def test_query_identifiers_are_code_words_not_english():
+    from search.selectors import query_identifiers
+
+    assert query_identifiers("parse_header") == ["parse_header"]
+    assert query_identifiers("where is parseHeader defined") == ["parseHeader"]
+    assert query_identifiers("Parser.parse_header in the code") == [
+        "Parser.parse_header"
+    ]
+    assert query_identifiers("retry a failed request with backoff") == []
