@@ -214,11 +214,6 @@ def main() -> None:
             f"{symbol_bytes / 2**20:.1f} MiB)"
         )
         latencies(project, alias, args.queries)
-        if not args.skip_mcp:
-            names, _, _ = samples(alias, min(args.queries, 100))
-            through = asyncio.run(mcp_latencies(project.name, names))
-            for tool, values in through.items():
-                print(line(f"{tool} through runmcp", values))
         if not args.skip_large:
             large = args.large or str(
                 Path(django_package.__file__).resolve().parents[1]
@@ -228,6 +223,12 @@ def main() -> None:
             made.append(big)
             index(big, large)
             latencies(big, project_alias(project=big), args.queries)
+        if not args.skip_mcp:
+            # Last: the SDK ends the server's whole process group on exit.
+            names, _, _ = samples(alias, min(args.queries, 100))
+            through = asyncio.run(mcp_latencies(project.name, names))
+            for tool, values in through.items():
+                print(line(f"{tool} through runmcp (Django)", values))
     finally:
         for each in made:
             project_delete(project=each)

@@ -331,25 +331,12 @@ RETURNING id, relative_path
 
 _COPY_SYMBOLS = (
     "COPY code_symbols (repository_id, file_id, relative_path, language, name, "
-    "qualified_name, kind, parent, start_line, end_line, signature, doc) FROM STDIN"
+    "qualified_name, kind, parent, start_line, end_line, signature, doc, chunk_id) "
+    "FROM STDIN"
 )
 _COPY_REFERENCES = (
-    "COPY code_references (repository_id, file_id, name, line, "
-    '"column", kind, container) FROM STDIN'
+    'COPY code_references (file_id, name, line, "column", kind, container) FROM STDIN'
 )
-# Each symbol points at the chunk of its file that holds its first line: its
-# own chunk when it has one, else the smallest around it.
-_LINK_SYMBOLS = """
-UPDATE code_symbols s SET chunk_id = c.chunk_id FROM (
-    SELECT DISTINCT ON (s2.id) s2.id, c2.id AS chunk_id
-    FROM code_symbols s2 JOIN code_chunks c2 ON c2.file_id = s2.file_id
-        AND c2.start_line <= s2.start_line AND c2.end_line >= s2.start_line
-    WHERE s2.file_id = ANY(%s)
-    ORDER BY s2.id, (c2.symbol IS NOT DISTINCT FROM s2.qualified_name) DESC,
-        c2.end_line - c2.start_line, c2.id
-) c WHERE s.id = c.id
-"""
-
 _COPY_CHUNKS = (
     "COPY code_chunks (repository_id, file_id, relative_path, language, kind, "
     "symbol, start_line, end_line, content, content_sha256, header_terms, "
@@ -448,18 +435,61 @@ def _write_batch(
     return written
 
 
+class _FileChunks:
+    """A file's chunks, to find the one that holds each definition."""
+
+    def __init__(self, rows: list[tuple[int, int, int, str | None]]) -> None:
+        # Smallest first, so the first chunk around a line is the tightest.
+        self.rows = rows
+        self.own: dict[str | None, list[tuple[int, int, int]]] = {}
+        for start, end, chunk_id, symbol in rows:
+            self.own.setdefault(symbol, []).append((start, end, chunk_id))
+
+    def holding(self, definition: Definition) -> int | None:
+        """Return the definition's own chunk (its first line), else the smallest around."""
+        line = definition.start_line
+        for start, end, chunk_id in self.own.get(definition.qualified, ()):
+            if start <= line <= end:
+                return chunk_id
+        for start, end, chunk_id, _ in self.rows:
+            if start <= line <= end:
+                return chunk_id
+        return None
+
+
+def _chunk_links(*, cursor, file_ids: list[int]) -> dict[int, _FileChunks]:
+    """Return the chunks just written for each file."""
+    cursor.execute(
+        "SELECT file_id, start_line, end_line, id, symbol FROM code_chunks "
+        "WHERE file_id = ANY(%s) ORDER BY file_id, end_line - start_line, id",
+        [file_ids],
+    )
+    rows: dict[int, list[tuple[int, int, int, str | None]]] = {}
+    for file_id, start, end, chunk_id, symbol in cursor.fetchall():
+        rows.setdefault(file_id, []).append((start, end, chunk_id, symbol))
+    return {file_id: _FileChunks(chunks) for file_id, chunks in rows.items()}
+
+
 def _symbols_write(
     *, cursor, repository_id: str, batch: Sequence[_PendingFile], file_ids: dict
 ) -> None:
-    """COPY a batch's definitions and references, then link symbols to chunks."""
+    """COPY a batch's definitions, each with its chunk, and its references.
+
+    The chunks were written just before in the same transaction; reading
+    their ids here keeps each symbol row written once.
+    """
+    analysed = [file_ids[p.walked.relative_path] for p in batch if p.definitions]
+    chunks = _chunk_links(cursor=cursor, file_ids=analysed) if analysed else {}
     with cursor.cursor.copy(_COPY_SYMBOLS) as copy:
         for pending in batch:
             path = pending.walked.relative_path
+            file_id = file_ids[path]
+            own = chunks.get(file_id)
             for d in pending.definitions:
                 copy.write_row(
                     (
                         repository_id,
-                        file_ids[path],
+                        file_id,
                         path,
                         pending.language,
                         d.name,
@@ -470,6 +500,7 @@ def _symbols_write(
                         d.end_line,
                         d.signature,
                         d.doc,
+                        own.holding(d) if own is not None else None,
                     )
                 )
     with cursor.cursor.copy(_COPY_REFERENCES) as copy:
@@ -478,7 +509,6 @@ def _symbols_write(
             for r in pending.references:
                 copy.write_row(
                     (
-                        repository_id,
                         file_id,
                         r.name,
                         r.line,
@@ -487,9 +517,6 @@ def _symbols_write(
                         r.container,
                     )
                 )
-    analysed = [file_ids[p.walked.relative_path] for p in batch if p.definitions]
-    if analysed:
-        cursor.execute(_LINK_SYMBOLS, [analysed])
 
 
 class _BatchWriter:

@@ -190,6 +190,7 @@ _RANKS = ("name", "qualified", "case", "prefix", "fuzzy")
 # "Outer.Inner.method"), 2 name in another case, 3 prefix of the name or the
 # qualified name, 4 trigram-similar name. Each arm has its own index.
 _SYMBOL_SQL = """
+WITH candidates AS ({arms})
 SELECT s.name, s.qualified_name, s.kind, s.parent, s.language, r.path,
     s.repository_id, s.relative_path, s.start_line, s.end_line, s.signature,
     s.doc, s.rank, f.sha256, f.size_bytes, f.mtime, ch.start_line, ch.end_line,
@@ -203,8 +204,7 @@ FROM (
         WHEN c.name LIKE %(prefix)s OR c.qualified_name LIKE %(prefix)s THEN 3
         ELSE 4 END AS rank,
         similarity(c.name, %(last)s) AS sim
-    FROM code_symbols c
-    WHERE ({arms}) AND {where}
+    FROM code_symbols c WHERE c.id IN (SELECT id FROM candidates) AND {where}
 ) s
 JOIN repositories r ON r.id = s.repository_id
 JOIN code_files f ON f.id = s.file_id
@@ -212,21 +212,41 @@ LEFT JOIN code_chunks ch ON ch.id = s.chunk_id
 ORDER BY s.rank, s.sim DESC, length(s.qualified_name), s.relative_path, s.start_line
 LIMIT %(limit)s
 """
+# Names at least this alike (pg_trgm similarity) are fuzzy matches; the
+# nearest FUZZY_CANDIDATES names are read in distance order from the GiST index.
+FUZZY_SIMILARITY = 0.3
+FUZZY_CANDIDATES = 200
+# One arm per index, joined by UNION: an OR across them would scan the table.
 _ARMS = {
     "exact": (
-        "c.name = %(name)s OR c.qualified_name = %(name)s"
-        " OR (c.name = %(last)s AND c.qualified_name LIKE %(tail)s)"
-        " OR lower(c.name) = lower(%(name)s)"
+        "SELECT id FROM code_symbols WHERE name = %(name)s",
+        "SELECT id FROM code_symbols WHERE qualified_name = %(name)s",
+        "SELECT id FROM code_symbols WHERE name = %(last)s"
+        " AND qualified_name LIKE %(tail)s",
+        "SELECT id FROM code_symbols WHERE lower(name) = lower(%(name)s)",
     ),
-    "prefix": "c.name LIKE %(prefix)s OR c.qualified_name LIKE %(prefix)s",
-    "fuzzy": "c.name %% %(last)s",
+    "prefix": (
+        "SELECT id FROM code_symbols WHERE name LIKE %(prefix)s",
+        "SELECT id FROM code_symbols WHERE qualified_name LIKE %(prefix)s",
+    ),
+    # Filtered inside, so a filter does not empty the nearest names.
+    "fuzzy": (
+        "SELECT id FROM (SELECT c.id, c.name FROM code_symbols c WHERE {where}"
+        " ORDER BY c.name <-> %(last)s LIMIT %(near)s) n"
+        " WHERE similarity(n.name, %(last)s) >= %(similar)s",
+    ),
 }
 
 _SUGGEST_SQL = """
-SELECT c.name, count(*) FROM code_symbols c
-WHERE c.name %% %(last)s AND {where}
-GROUP BY c.name ORDER BY similarity(c.name, %(last)s) DESC, count(*) DESC, c.name
-LIMIT %(n)s
+WITH pick AS (
+    SELECT n.name, similarity(n.name, %(last)s) AS sim FROM (
+        SELECT DISTINCT c.name FROM (
+            SELECT c.name FROM code_symbols c WHERE {where}
+            ORDER BY c.name <-> %(last)s LIMIT %(near)s) c) n
+    WHERE similarity(n.name, %(last)s) >= %(similar)s
+    ORDER BY sim DESC, n.name LIMIT %(n)s)
+SELECT p.name, (SELECT count(*) FROM code_symbols c WHERE c.name = p.name AND {where})
+FROM pick p ORDER BY p.sim DESC, p.name
 """
 
 
@@ -295,7 +315,9 @@ def symbol_find(
     if kind:
         where += " AND c.kind = %(kind)s"
     last = name.rsplit(".", 1)[-1].rsplit("::", 1)[-1] or name
-    arms = " OR ".join(_ARMS[m] for m in MATCHES[: MATCHES.index(match) + 1])
+    arms = " UNION ".join(
+        arm for m in MATCHES[: MATCHES.index(match) + 1] for arm in _ARMS[m]
+    )
     params.update(
         name=name,
         last=last,
@@ -304,7 +326,10 @@ def symbol_find(
         limit=limit,
         kind=kind,
     )
-    rows = _fetch(alias, _SYMBOL_SQL.format(arms=arms, where=where), params)
+    params.update(near=FUZZY_CANDIDATES, similar=FUZZY_SIMILARITY)
+    rows = _fetch(
+        alias, _SYMBOL_SQL.format(arms=arms.format(where=where), where=where), params
+    )
     files = FileCache()
     hits = []
     for row in rows:

@@ -44,17 +44,10 @@ class Migration(migrations.Migration):
                 (
                     "file",
                     models.ForeignKey(
+                        db_constraint=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="references",
                         to="indexing.codefile",
-                    ),
-                ),
-                (
-                    "repository",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="references",
-                        to="indexing.repository",
                     ),
                 ),
             ],
@@ -109,7 +102,11 @@ class Migration(migrations.Migration):
             options={
                 "db_table": "code_symbols",
                 "indexes": [
-                    models.Index(fields=["name"], name="code_symbols_name"),
+                    models.Index(
+                        fields=["name"],
+                        name="code_symbols_name",
+                        opclasses=["text_pattern_ops"],
+                    ),
                     models.Index(
                         django.db.models.functions.text.Lower("name"),
                         name="code_symbols_name_lower",
@@ -119,10 +116,10 @@ class Migration(migrations.Migration):
                         name="code_symbols_qualified",
                         opclasses=["text_pattern_ops"],
                     ),
-                    django.contrib.postgres.indexes.GinIndex(
+                    django.contrib.postgres.indexes.GistIndex(
                         fields=["name"],
                         name="code_symbols_name_trgm",
-                        opclasses=["gin_trgm_ops"],
+                        opclasses=["gist_trgm_ops"],
                     ),
                     models.Index(
                         fields=["file", "start_line"], name="code_symbols_file"
