@@ -618,7 +618,9 @@ def main() -> None:
             f"SEARCH_SEMANTIC_WEIGHT={settings.SEARCH_SEMANTIC_WEIGHT:g} "
             f"SEARCH_KEYWORD_WEIGHT={settings.SEARCH_KEYWORD_WEIGHT:g} "
             "SEARCH_KEYWORD_SCAN_LIMIT="
-            f"{getattr(settings, 'SEARCH_KEYWORD_SCAN_LIMIT', 'none')}; "
+            f"{getattr(settings, 'SEARCH_KEYWORD_SCAN_LIMIT', 'none')} "
+            "SEARCH_DEFINITION_WEIGHT="
+            f"{getattr(settings, 'SEARCH_DEFINITION_WEIGHT', 'none')}; "
             f"BM25 k1=1.2 b=0.75 over {WINDOW_LINES}-line windows"
         )
         evaluate(

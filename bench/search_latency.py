@@ -338,7 +338,9 @@ def main() -> None:
         f"SEARCH_SEMANTIC_WEIGHT={settings.SEARCH_SEMANTIC_WEIGHT:g} "
         f"SEARCH_KEYWORD_WEIGHT={settings.SEARCH_KEYWORD_WEIGHT:g} "
         "SEARCH_KEYWORD_SCAN_LIMIT="
-        f"{getattr(settings, 'SEARCH_KEYWORD_SCAN_LIMIT', 'none')}; limit 10, "
+        f"{getattr(settings, 'SEARCH_KEYWORD_SCAN_LIMIT', 'none')} "
+        "SEARCH_DEFINITION_WEIGHT="
+        f"{getattr(settings, 'SEARCH_DEFINITION_WEIGHT', 'none')}; limit 10, "
         "40 candidates per list, hnsw.ef_search 40"
     )
     project = project_create(name=f"bench-latency-{uuid.uuid4().hex[:8]}")

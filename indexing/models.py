@@ -9,7 +9,7 @@ registry so that any process can follow a job of any project.
 
 import uuid
 
-from django.contrib.postgres.indexes import GinIndex, GistIndex
+from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.expressions import RawSQL
@@ -161,13 +161,9 @@ class CodeSymbol(models.Model):
                 name="code_symbols_qualified",
                 opclasses=["text_pattern_ops"],
             ),
-            # GiST, not GIN: it orders by trigram distance (name <-> 'x'), so
-            # "did you mean" reads the nearest names instead of every similar one.
-            GistIndex(
-                fields=["name"],
-                name="code_symbols_name_trgm",
-                opclasses=["gist_trgm_ops"],
-            ),
+            # And code_symbols_name_trgm, made by migration 0004 in SQL (GIN
+            # trigram on lower(name); Django cannot spell an operator class
+            # on an expression index).
             models.Index(fields=["file", "start_line"], name="code_symbols_file"),
         ]
 

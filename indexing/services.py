@@ -58,6 +58,8 @@ FILES_PER_TRANSACTION = 64
 # What file_analyse yields: 0 = chunks only (before symbols), 1 = chunks,
 # symbols and references. Files of an older analysis are analysed again.
 ANALYSIS_VERSION = 1
+# A run that writes or deletes this many files refreshes planner statistics.
+ANALYZE_AFTER_FILES = 50
 EMBED_BATCH = 256
 
 
@@ -781,6 +783,12 @@ def _store_phase(
     if gone:
         CodeFile.objects.using(alias).filter(id__in=gone).delete()
     summary.files_deleted = len(gone)
+    if writer.files + len(gone) >= ANALYZE_AFTER_FILES:
+        # Planner statistics for the navigation tables: without them a fresh
+        # project's lookups are planned as if the tables were a tenth their
+        # size (hash joins over whole tables). Small runs leave it to autovacuum.
+        with project_connection(database_name=alias).cursor() as cursor:
+            cursor.execute("ANALYZE code_files, code_symbols, code_references")
     summary.skipped_by_reason = dict(sorted(skipped.items()))
     summary.files_skipped = sum(skipped.values())
     summary.chunks_total = (

@@ -114,6 +114,11 @@ def _prepare(*, project: Project) -> tuple[str, list[str]]:
 def _fetch(alias: str, sql: str, params: dict) -> list[tuple]:
     connection = project_connection(database_name=alias)
     with transaction.atomic(using=alias), connection.cursor() as cursor:
+        # What `%` means for the trigram arms, for this transaction only.
+        cursor.execute(
+            "SELECT set_config('pg_trgm.similarity_threshold', %s, true)",
+            [str(FUZZY_SIMILARITY)],
+        )
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -203,8 +208,9 @@ FROM (
         WHEN lower(c.name) = lower(%(name)s) THEN 2
         WHEN c.name LIKE %(prefix)s OR c.qualified_name LIKE %(prefix)s THEN 3
         ELSE 4 END AS rank,
-        similarity(c.name, %(last)s) AS sim
-    FROM code_symbols c WHERE c.id IN (SELECT id FROM candidates) AND {where}
+        similarity(lower(c.name), lower(%(last)s)) AS sim
+    FROM (SELECT DISTINCT id FROM candidates) d
+    JOIN code_symbols c ON c.id = d.id WHERE {where}
 ) s
 JOIN repositories r ON r.id = s.repository_id
 JOIN code_files f ON f.id = s.file_id
@@ -212,11 +218,11 @@ LEFT JOIN code_chunks ch ON ch.id = s.chunk_id
 ORDER BY s.rank, s.sim DESC, length(s.qualified_name), s.relative_path, s.start_line
 LIMIT %(limit)s
 """
-# Names at least this alike (pg_trgm similarity) are fuzzy matches; the
-# nearest FUZZY_CANDIDATES names are read in distance order from the GiST index.
-FUZZY_SIMILARITY = 0.3
-FUZZY_CANDIDATES = 200
-# One arm per index, joined by UNION: an OR across them would scan the table.
+# Names at least this alike (pg_trgm similarity of the lower-cased names) are
+# fuzzy matches: `parse_hedaer` is 0.53 alike `parse_header`. Below 0.4 the
+# trigram index returns thousands of names for short ones, and lookups slow.
+FUZZY_SIMILARITY = 0.4
+# One arm per index, joined by UNION ALL: an OR across them would scan the table.
 _ARMS = {
     "exact": (
         "SELECT id FROM code_symbols WHERE name = %(name)s",
@@ -229,24 +235,15 @@ _ARMS = {
         "SELECT id FROM code_symbols WHERE name LIKE %(prefix)s",
         "SELECT id FROM code_symbols WHERE qualified_name LIKE %(prefix)s",
     ),
-    # Filtered inside, so a filter does not empty the nearest names.
-    "fuzzy": (
-        "SELECT id FROM (SELECT c.id, c.name FROM code_symbols c WHERE {where}"
-        " ORDER BY c.name <-> %(last)s LIMIT %(near)s) n"
-        " WHERE similarity(n.name, %(last)s) >= %(similar)s",
-    ),
+    "fuzzy": ("SELECT id FROM code_symbols WHERE lower(name) %% lower(%(last)s)",),
 }
 
 _SUGGEST_SQL = """
-WITH pick AS (
-    SELECT n.name, similarity(n.name, %(last)s) AS sim FROM (
-        SELECT DISTINCT c.name FROM (
-            SELECT c.name FROM code_symbols c WHERE {where}
-            ORDER BY c.name <-> %(last)s LIMIT %(near)s) c) n
-    WHERE similarity(n.name, %(last)s) >= %(similar)s
-    ORDER BY sim DESC, n.name LIMIT %(n)s)
-SELECT p.name, (SELECT count(*) FROM code_symbols c WHERE c.name = p.name AND {where})
-FROM pick p ORDER BY p.sim DESC, p.name
+SELECT c.name, count(*) FROM code_symbols c
+WHERE lower(c.name) %% lower(%(last)s) AND {where}
+GROUP BY c.name
+ORDER BY max(similarity(lower(c.name), lower(%(last)s))) DESC, count(*) DESC, c.name
+LIMIT %(n)s
 """
 
 
@@ -315,7 +312,7 @@ def symbol_find(
     if kind:
         where += " AND c.kind = %(kind)s"
     last = name.rsplit(".", 1)[-1].rsplit("::", 1)[-1] or name
-    arms = " UNION ".join(
+    arms = " UNION ALL ".join(
         arm for m in MATCHES[: MATCHES.index(match) + 1] for arm in _ARMS[m]
     )
     params.update(
@@ -326,10 +323,7 @@ def symbol_find(
         limit=limit,
         kind=kind,
     )
-    params.update(near=FUZZY_CANDIDATES, similar=FUZZY_SIMILARITY)
-    rows = _fetch(
-        alias, _SYMBOL_SQL.format(arms=arms.format(where=where), where=where), params
-    )
+    rows = _fetch(alias, _SYMBOL_SQL.format(arms=arms, where=where), params)
     files = FileCache()
     hits = []
     for row in rows:

@@ -5,7 +5,6 @@ index for "did you mean". Files indexed before keep analysis_version 0, so the
 next index run analyses them again (their vectors are reused by content hash).
 """
 
-import django.contrib.postgres.indexes
 import django.db.models.deletion
 import django.db.models.functions.text
 from django.contrib.postgres.operations import TrigramExtension
@@ -116,15 +115,19 @@ class Migration(migrations.Migration):
                         name="code_symbols_qualified",
                         opclasses=["text_pattern_ops"],
                     ),
-                    django.contrib.postgres.indexes.GistIndex(
-                        fields=["name"],
-                        name="code_symbols_name_trgm",
-                        opclasses=["gist_trgm_ops"],
-                    ),
                     models.Index(
                         fields=["file", "start_line"], name="code_symbols_file"
                     ),
                 ],
             },
+        ),
+        # On lower(name), not name: a trigram index on the column itself also
+        # answers `name = x`, and the planner then preferred it to the b-tree
+        # (2 ms instead of 0.2 ms at 130k symbols). GIN, not GiST: its `%` lookups
+        # took a third of GiST's there.
+        migrations.RunSQL(
+            sql="CREATE INDEX code_symbols_name_trgm ON code_symbols "
+            "USING gin (lower(name) gin_trgm_ops)",
+            reverse_sql="DROP INDEX code_symbols_name_trgm",
         ),
     ]
