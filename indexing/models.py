@@ -13,7 +13,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Lower
+from django.db.models.functions import Left, Length, Lower
 from pgvector.django import VectorField
 
 # Header terms (symbol and path, identifiers split into words) weigh more than
@@ -156,6 +156,11 @@ class CodeSymbol(models.Model):
                 opclasses=["text_pattern_ops"],
             ),
             models.Index(Lower("name"), name="code_symbols_name_lower"),
+            # Misspellings: names of the same first letter and about the same
+            # length are few, and their edit distance is cheap to compute.
+            models.Index(
+                Lower(Left("name", 1)), Length("name"), name="code_symbols_name_shape"
+            ),
             models.Index(
                 fields=["qualified_name"],
                 name="code_symbols_qualified",

@@ -218,9 +218,12 @@ LEFT JOIN code_chunks ch ON ch.id = s.chunk_id
 ORDER BY s.rank, s.sim DESC, length(s.qualified_name), s.relative_path, s.start_line
 LIMIT %(limit)s
 """
-# Names at least this alike (pg_trgm similarity of the lower-cased names) are
-# fuzzy matches: `parse_hedaer` is 0.53 alike `parse_header`. Below 0.4 the
-# trigram index returns thousands of names for short ones, and lookups slow.
+# Fuzzy names are misspellings: at most FUZZY_EDITS edits away (a swap of two
+# letters is two), of the same first letter and about the same length, which
+# a b-tree on (first letter, length) narrows to a few hundred names at 130k
+# symbols. Suggestions for a name nothing matches fall back to trigram
+# similarity (pg_trgm), which finds more but takes 10-30 ms at that size.
+FUZZY_EDITS = 2
 FUZZY_SIMILARITY = 0.4
 # One arm per index, joined by UNION ALL: an OR across them would scan the table.
 _ARMS = {
@@ -235,16 +238,43 @@ _ARMS = {
         "SELECT id FROM code_symbols WHERE name LIKE %(prefix)s",
         "SELECT id FROM code_symbols WHERE qualified_name LIKE %(prefix)s",
     ),
-    "fuzzy": ("SELECT id FROM code_symbols WHERE lower(name) %% lower(%(last)s)",),
+    "fuzzy": (
+        "SELECT id FROM code_symbols WHERE lower(left(name, 1)) = %(initial)s"
+        " AND length(name) BETWEEN %(shortest)s AND %(longest)s"
+        " AND levenshtein_less_equal(lower(name), %(lowered)s, %(edits)s)"
+        " <= %(edits)s",
+    ),
 }
 
 _SUGGEST_SQL = """
+WITH near AS (
+    SELECT c.name, levenshtein_less_equal(lower(c.name), %(lowered)s, %(edits)s)
+        AS edits
+    FROM code_symbols c
+    WHERE lower(left(c.name, 1)) = %(initial)s
+        AND length(c.name) BETWEEN %(shortest)s AND %(longest)s AND {where}
+)
+SELECT name, count(*) FROM near WHERE edits <= %(edits)s
+GROUP BY name ORDER BY min(edits), count(*) DESC, name LIMIT %(n)s
+"""
+_SUGGEST_TRIGRAM_SQL = """
 SELECT c.name, count(*) FROM code_symbols c
 WHERE lower(c.name) %% lower(%(last)s) AND {where}
 GROUP BY c.name
 ORDER BY max(similarity(lower(c.name), lower(%(last)s))) DESC, count(*) DESC, c.name
 LIMIT %(n)s
 """
+
+
+def _fuzzy_params(last: str) -> dict:
+    edits = 1 if len(last) <= 4 else FUZZY_EDITS
+    return {
+        "lowered": last.lower(),
+        "initial": last[:1].lower(),
+        "edits": edits,
+        "shortest": max(1, len(last) - edits),
+        "longest": len(last) + edits,
+    }
 
 
 def _body(
@@ -322,6 +352,7 @@ def symbol_find(
         prefix=like_escape(name) + "%",
         limit=limit,
         kind=kind,
+        **_fuzzy_params(last),
     )
     rows = _fetch(alias, _SYMBOL_SQL.format(arms=arms, where=where), params)
     files = FileCache()
@@ -360,6 +391,10 @@ def symbol_find(
     if not hits:
         suggested = _fetch(
             alias, _SUGGEST_SQL.format(where=where), {**params, "n": SUGGESTIONS}
+        ) or _fetch(
+            alias,
+            _SUGGEST_TRIGRAM_SQL.format(where=where),
+            {**params, "n": SUGGESTIONS},
         )
         suggestions = [NameCount(name=n, definitions=c) for n, c in suggested]
         offered = ", ".join(f"`{s.name}` ({s.definitions})" for s in suggestions)
