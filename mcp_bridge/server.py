@@ -8,6 +8,7 @@ errors with their message; nothing here writes to stdout.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import os
@@ -20,7 +21,7 @@ import anyio.from_thread
 from django.db import close_old_connections, connections
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_get, index_job_start
@@ -580,3 +581,48 @@ def get_project_status(
         symbols=status.symbols,
         references=status.references,
     )
+
+
+def _arguments_refuse_unknown(tool) -> None:
+    """Make a tool refuse arguments it does not take, naming the ones it does.
+
+    The SDK's argument models ignore unknown keys, so a misspelt filter
+    (`langauge=`) would be dropped and the answer would silently ignore it.
+    """
+    base = tool.fn_metadata.arg_model
+    known = sorted(field.alias or name for name, field in base.model_fields.items())
+
+    def refuse(cls, data):
+        if not isinstance(data, dict):
+            return data
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            named = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, known, n=1)
+                named.append(
+                    f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+                )
+            raise ValueError(
+                f"{tool.name} does not take {', '.join(named)}; {tool.name} takes: "
+                f"{', '.join(known) or 'no arguments'}."
+            )
+        return data
+
+    strict = type(
+        base.__name__,
+        (base,),
+        {
+            "__module__": base.__module__,
+            "model_config": ConfigDict(**base.model_config, extra="forbid"),
+            "_refuse_unknown": model_validator(mode="before")(classmethod(refuse)),
+        },
+    )
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+
+
+# MCPServer has no public hook for a tool's argument model; its tool manager
+# holds the registered tools.
+for _tool in server._tool_manager.list_tools():
+    _arguments_refuse_unknown(_tool)

@@ -194,6 +194,8 @@ _RANKS = ("name", "qualified", "case", "prefix", "fuzzy")
 # rank: 0 exact name, 1 exact qualified name (or its tail: "Inner.method" for
 # "Outer.Inner.method"), 2 name in another case, 3 prefix of the name or the
 # qualified name, 4 trigram-similar name. Each arm has its own index.
+# Ranked and cut in code_symbols alone, so a name defined hundreds of times
+# (`__init__`, `get`) joins only the shown rows to their files and chunks.
 _SYMBOL_SQL = """
 WITH candidates AS ({arms})
 SELECT s.name, s.qualified_name, s.kind, s.parent, s.language, r.path,
@@ -211,12 +213,13 @@ FROM (
         similarity(lower(c.name), lower(%(last)s)) AS sim
     FROM (SELECT DISTINCT id FROM candidates) d
     JOIN code_symbols c ON c.id = d.id WHERE {where}
+    ORDER BY rank, sim DESC, length(c.qualified_name), c.relative_path, c.start_line
+    LIMIT %(limit)s
 ) s
 JOIN repositories r ON r.id = s.repository_id
 JOIN code_files f ON f.id = s.file_id
 LEFT JOIN code_chunks ch ON ch.id = s.chunk_id
 ORDER BY s.rank, s.sim DESC, length(s.qualified_name), s.relative_path, s.start_line
-LIMIT %(limit)s
 """
 # Fuzzy names are misspellings: at most FUZZY_EDITS edits away (a swap of two
 # letters is two), of the same first letter and about the same length, which
