@@ -212,8 +212,8 @@ CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
 SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=5.0)
 SEARCH_SEMANTIC_WEIGHT = env.float("SEARCH_SEMANTIC_WEIGHT", default=1.0)
 SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=1.0)
-# Weight of the definitions a query names (snake_case, camelCase, dotted
-# words, or a one-word query) as a third fused list; 0 turns it off.
+# Weight of the definitions a query of identifiers names (search.selectors.
+# query_identifiers) as a third fused list; 0 turns it off.
 SEARCH_DEFINITION_WEIGHT = env.float("SEARCH_DEFINITION_WEIGHT", default=1.0)
 # Keyword candidates ranked per query at most: chunks are looked up through
 # the rarest query words until their chunk counts reach this many (search/

@@ -254,21 +254,27 @@ MAX_QUERY_IDENTIFIERS = 8
 
 
 def query_identifiers(query: str) -> list[str]:
-    """Return the words of a query that look like identifiers, qualified ones too.
+    """Return the identifiers of a query that is made of identifiers only.
 
-    A query of one word is an identifier; in a longer query only words an
-    English sentence would not hold count: snake_case, camelCase, dotted or
-    `::` paths.
+    A one-word query is an identifier; a longer one counts only when every
+    word is code (snake_case, camelCase, dotted or `::` paths). In a sentence
+    a named identifier is usually not the answer: on bench/quality.py's
+    docstring set ("Creates a new CachePolicy instance"), bringing the
+    definitions named in 147 of 985 sentences lowered hybrid MRR@10 from 0.525
+    to 0.517, while queries that are a function's name rose from 0.879 to 0.968.
     """
-    words = _IDENTIFIER.findall(query)
-    if len(query.split()) == 1:
-        return words[:MAX_QUERY_IDENTIFIERS]
-    found = [
-        word
+    words = query.split()
+    if len(words) == 1:
+        return _IDENTIFIER.findall(query)[:MAX_QUERY_IDENTIFIERS]
+    if not all(
+        _IDENTIFIER.fullmatch(word)
+        and (
+            "_" in word.strip("_") or "." in word or "::" in word or _CAMEL.search(word)
+        )
         for word in words
-        if "_" in word.strip("_") or "." in word or "::" in word or _CAMEL.search(word)
-    ]
-    return list(dict.fromkeys(found))[:MAX_QUERY_IDENTIFIERS]
+    ):
+        return []
+    return list(dict.fromkeys(words))[:MAX_QUERY_IDENTIFIERS]
 
 
 def _candidate_sql(

@@ -399,20 +399,26 @@ def test_a_query_naming_a_definition_brings_its_chunk_and_methods_name_their_cla
     found = chunk_search(project=project, query="total_with_tax", mode="keyword")
     assert found.results[0].symbol == "Invoice.total_with_tax"
     assert found.results[0].container == "Invoice"
-    # The snake_case word of a sentence names the definition, too.
-    sentence = chunk_search(
-        project=project, query="where is retry_with_backoff used", mode="hybrid"
+    # A query of identifiers only names each of their definitions.
+    both = chunk_search(
+        project=project, query="retry_with_backoff parseHTTPHeader", mode="keyword"
     )
-    assert sentence.results[0].symbol == "retry_with_backoff"
-    assert sentence.results[0].container is None
+    assert {r.symbol for r in both.results[:2]} == {
+        "retry_with_backoff",
+        "parseHTTPHeader",
+    }
+    assert both.results[0].container is None
 
 
 def test_query_identifiers_are_code_words_not_english():
     from search.selectors import query_identifiers
 
     assert query_identifiers("parse_header") == ["parse_header"]
-    assert query_identifiers("where is parseHeader defined") == ["parseHeader"]
-    assert query_identifiers("Parser.parse_header in the code") == [
-        "Parser.parse_header"
+    assert query_identifiers("Parser.parse_header") == ["Parser.parse_header"]
+    assert query_identifiers("parseHeader Parser::read_all") == [
+        "parseHeader",
+        "Parser::read_all",
     ]
+    # In a sentence, a named identifier is usually not what is asked for.
+    assert query_identifiers("where is parseHeader defined") == []
     assert query_identifiers("retry a failed request with backoff") == []
