@@ -201,7 +201,9 @@ class CodeReference(models.Model):
     class Meta:
         db_table = "code_references"
         indexes = [
-            models.Index(fields=["name"], name="code_references_name"),
+            # By name, then file and line: totals per file and the first uses
+            # of each file are read from the index in order.
+            models.Index(fields=["name", "file", "line"], name="code_references_name"),
             models.Index(fields=["file"], name="code_references_file"),
         ]
 

@@ -475,26 +475,34 @@ class ReferenceSearch:
         return asdict(self)
 
 
+# Totals per file come from the (name, file_id, line) index alone; the uses
+# shown are read file by file through it, at most per_file each, so a name
+# used 20,000 times costs its count and the rows shown, not a sort of all.
 _REFERENCE_SQL = """
-SELECT f.id, f.relative_path, repo.path, f.sha256, f.size_bytes, f.mtime,
-    r.line, r."column", r.kind, r.container, r.total, r.file_total
-FROM (
-    SELECT r.*, count(*) OVER () AS total,
-        count(*) OVER (PARTITION BY r.file_id) AS file_total,
-        row_number() OVER (PARTITION BY r.file_id ORDER BY r.line, r."column") AS nth
-    FROM code_references r JOIN code_files c ON c.id = r.file_id
+WITH files AS MATERIALIZED (
+    SELECT r.file_id, count(*) AS uses FROM code_references r
+    JOIN code_files c ON c.id = r.file_id
     WHERE r.name = %(name)s {kind} AND {where}
-) r
-JOIN code_files f ON f.id = r.file_id
+    GROUP BY r.file_id
+), shown AS (
+    SELECT files.file_id, files.uses FROM files
+    JOIN code_files f ON f.id = files.file_id
+    JOIN repositories repo ON repo.id = f.repository_id
+    ORDER BY f.relative_path, repo.path LIMIT %(limit)s
+)
+SELECT f.id, f.relative_path, repo.path, f.sha256, f.size_bytes, f.mtime,
+    u.line, u."column", u.kind, u.container,
+    (SELECT sum(uses) FROM files), shown.uses, (SELECT count(*) FROM files)
+FROM shown
+JOIN code_files f ON f.id = shown.file_id
 JOIN repositories repo ON repo.id = f.repository_id
-WHERE r.nth <= %(per_file)s
-ORDER BY f.relative_path, repo.path, r.line, r."column"
+CROSS JOIN LATERAL (
+    SELECT r.line, r."column", r.kind, r.container FROM code_references r
+    WHERE r.name = %(name)s AND r.file_id = shown.file_id {kind}
+    ORDER BY r.line, r."column" LIMIT %(per_file)s
+) u
+ORDER BY f.relative_path, repo.path, u.line, u."column"
 LIMIT %(limit)s
-"""
-_FILE_TOTALS_SQL = """
-SELECT count(DISTINCT r.file_id) FROM code_references r
-JOIN code_files c ON c.id = r.file_id
-WHERE r.name = %(name)s {kind} AND {where}
 """
 _DEFINITIONS_SQL = """
 SELECT c.qualified_name, c.kind, r.path, c.relative_path, c.start_line, c.end_line
@@ -581,11 +589,7 @@ def reference_find(
                 "qualified name, path_glob or repository."
             )
     rows = _fetch(alias, _REFERENCE_SQL.format(kind=kind_sql, where=where), params)
-    total_files = (
-        _fetch(alias, _FILE_TOTALS_SQL.format(kind=kind_sql, where=where), params)[0][0]
-        if rows
-        else 0
-    )
+    total_files = rows[0][12] if rows else 0
     files = FileCache()
     grouped: dict[int, FileReferences] = {}
     shown = 0
@@ -602,6 +606,7 @@ def reference_find(
         container,
         _,
         file_total,
+        _,
     ) in rows:
         absolute = os.path.join(repo_path, path)
         group = grouped.get(file_id)
@@ -621,7 +626,7 @@ def reference_find(
             )
         )
         shown += 1
-    total = rows[0][10] if rows else 0
+    total = int(rows[0][10]) if rows else 0
     truncated = shown < total
     if truncated:
         notes.append(

@@ -56,7 +56,9 @@ class Migration(migrations.Migration):
             options={
                 "db_table": "code_references",
                 "indexes": [
-                    models.Index(fields=["name"], name="code_references_name"),
+                    models.Index(
+                        fields=["name", "file", "line"], name="code_references_name"
+                    ),
                     models.Index(fields=["file"], name="code_references_file"),
                 ],
             },
