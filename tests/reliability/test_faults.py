@@ -25,6 +25,7 @@ from django.test import override_settings
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 import indexing.services as index_services
+import indexing.storing as storing
 from indexing.embedders import embedder_cache_clear
 from indexing.jobs import index_job_create, index_job_run
 from indexing.models import CodeChunk, CodeFile, IndexJob
@@ -353,7 +354,7 @@ def test_a_write_failure_midway_leaves_only_whole_files(
     repo = many_files(tmp_path / "repo", 40)
     project = project_factory()
     alias = project_alias(project=project)
-    real_write = index_services._write_batch
+    real_write = storing.batch_write
     calls = []
 
     def failing_write(**kwargs):
@@ -365,7 +366,7 @@ def test_a_write_failure_midway_leaves_only_whole_files(
         return real_write(**kwargs)
 
     monkeypatch.setattr(index_services, "FILES_PER_TRANSACTION", 10)
-    monkeypatch.setattr(index_services, "_write_batch", failing_write)
+    monkeypatch.setattr(storing, "batch_write", failing_write)
     job = run_job(project, repo)
 
     assert job.status == IndexJob.Status.FAILED
@@ -373,7 +374,7 @@ def test_a_write_failure_midway_leaves_only_whole_files(
     assert CodeFile.objects.using(alias).count() == 20
     files_are_whole(alias)
 
-    monkeypatch.setattr(index_services, "_write_batch", real_write)
+    monkeypatch.setattr(storing, "batch_write", real_write)
     job = run_job(project, repo)
     assert job.status == IndexJob.Status.COMPLETED, job.error
     assert (job.files_unchanged, job.files_indexed) == (20, 20)
