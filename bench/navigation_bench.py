@@ -2,6 +2,8 @@
 
 Run: CODEBASE_MCP_HOME=/tmp/bench .venv/bin/python bench/navigation_bench.py
      [--large PATH] [--queries N] [--skip-large] [--skip-mcp]
+(add CODEBASE_MCP_ALLOWED_ROOTS=/ when the virtualenv lies outside the checkout,
+as the corpora are read from it)
 
 Corpora: Django's source tree (from the virtualenv), and a large project
 (default: the virtualenv's site-packages, about 10k files / 100k+ chunks),
@@ -85,7 +87,7 @@ def table_sizes(alias: str) -> dict[str, int]:
 
 
 def samples(alias: str, queries: int) -> tuple[list[str], list[str], list[str]]:
-    from indexing.models import CodeFile, CodeSymbol
+    from indexing.models import CodeSymbol
 
     rng = random.Random(SEED)
     names = sorted(set(CodeSymbol.objects.using(alias).values_list("name", flat=True)))
@@ -100,7 +102,6 @@ def samples(alias: str, queries: int) -> tuple[list[str], list[str], list[str]]:
             i = rng.randrange(1, len(name) - 2)
             name = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
         fuzzy.append(name)
-    del CodeFile
     return drawn, fuzzy, [rng.choice(files) for _ in range(queries)]
 
 
