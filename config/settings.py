@@ -220,6 +220,12 @@ SEARCH_DEFINITION_WEIGHT = env.float("SEARCH_DEFINITION_WEIGHT", default=1.0)
 # selectors.py). Each candidate costs ~10 us of BM25 scoring; bench/quality.py
 # lost nothing measurable going from 2000 to 1000.
 SEARCH_KEYWORD_SCAN_LIMIT = env.int("SEARCH_KEYWORD_SCAN_LIMIT", default=1000)
+# grep_code: candidate files scanned at most, the statement timeout of its
+# queries (and the time it may spend matching), and how long it goes on
+# counting once the listed matches are full.
+GREP_SCAN_LIMIT_FILES = env.int("GREP_SCAN_LIMIT_FILES", default=20000)
+GREP_TIMEOUT_SECONDS = env.float("GREP_TIMEOUT_SECONDS", default=5.0)
+GREP_COUNT_SECONDS = env.float("GREP_COUNT_SECONDS", default=0.25)
 
 # --- Project resolution ----------------------------------------------------
 WORKFLOW_MCP_URL = env.str("WORKFLOW_MCP_URL", default="")

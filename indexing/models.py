@@ -211,6 +211,36 @@ class CodeReference(models.Model):
         return f"{self.name} ({self.kind}) at line {self.line}"
 
 
+class CodeFileText(models.Model):
+    """The text of an indexed file as it was read at index time, for grep_code.
+
+    One row per file, written and replaced with the file's chunks. The GIN
+    trigram index narrows a pattern's candidate files (pg_trgm serves LIKE and
+    ILIKE); the text itself verifies them, line by line, in the search layer.
+    """
+
+    file = models.OneToOneField(
+        CodeFile,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="text",
+    )
+    content = models.TextField()
+
+    class Meta:
+        db_table = "code_file_texts"
+        indexes = [
+            GinIndex(
+                fields=["content"],
+                name="code_file_texts_trgm",
+                opclasses=["gin_trgm_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"text of file {self.file_id}"
+
+
 class SearchTerm(models.Model):
     """How many chunks of the project hold one full-text lexeme.
 

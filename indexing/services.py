@@ -468,6 +468,7 @@ def _store_phase(
                     existing_id=previous["id"] if previous else None,
                     definitions=analysis.definitions,
                     references=analysis.references,
+                    text=text,
                 )
             )
             if len(batch) >= FILES_PER_TRANSACTION:

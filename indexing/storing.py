@@ -1,7 +1,7 @@
-"""Write batches of analysed files: chunks, symbols and references, one transaction each.
+"""Write batches of analysed files: chunks, symbols, references and text, one transaction each.
 
 What a file yields at index time is written together, so a file's chunks,
-symbols and references never disagree and a crash leaves none half-written;
+symbols, references and text never disagree and a crash leaves none half-written;
 a changed file replaces only its own rows. Writing runs on a thread of its
 own while the caller reads and analyses the next files.
 """
@@ -22,9 +22,10 @@ from indexing.terms import header_terms, identifier_terms
 from indexing.walking import WalkedFile
 from registry.databases import project_connection
 
-# What file_analyse yields: 0 = chunks only (before symbols), 1 = chunks,
-# symbols and references. Files of an older analysis are analysed again.
-ANALYSIS_VERSION = 1
+# What a file's analysis stores: 0 = chunks only (before symbols), 1 = chunks,
+# symbols and references, 2 = those and the file's text (grep_code). Files of
+# an older analysis are analysed again; their vectors are reused.
+ANALYSIS_VERSION = 2
 
 
 @dataclass
@@ -36,6 +37,8 @@ class PendingFile:
     existing_id: int | None
     definitions: list[Definition] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
+    # The decoded text the chunks came from (what grep_code searches).
+    text: str = ""
 
 
 def chunk_rows(*, relative_path: str, chunks: Sequence[Chunk]) -> list[tuple]:
@@ -86,6 +89,7 @@ _COPY_SYMBOLS = (
 _COPY_REFERENCES = (
     'COPY code_references (file_id, name, line, "column", kind, container) FROM STDIN'
 )
+_COPY_TEXTS = "COPY code_file_texts (file_id, content) FROM STDIN"
 _COPY_CHUNKS = (
     "COPY code_chunks (repository_id, file_id, relative_path, language, kind, "
     "symbol, start_line, end_line, content, content_sha256, header_terms, "
@@ -128,6 +132,9 @@ def batch_write(*, alias: str, repository_id: str, batch: Sequence[PendingFile])
             cursor.execute(
                 "DELETE FROM code_chunks WHERE file_id = ANY(%s)", [existing]
             )
+            cursor.execute(
+                "DELETE FROM code_file_texts WHERE file_id = ANY(%s)", [existing]
+            )
         cursor.execute(
             _UPSERT_FILES,
             [
@@ -143,6 +150,9 @@ def batch_write(*, alias: str, repository_id: str, batch: Sequence[PendingFile])
             ],
         )
         file_ids = {path: file_id for file_id, path in cursor.fetchall()}
+        with cursor.cursor.copy(_COPY_TEXTS) as copy:
+            for pending in batch:
+                copy.write_row((file_ids[pending.walked.relative_path], pending.text))
         # COPY: the bulk path of PostgreSQL, without per-row SQL to build.
         with cursor.cursor.copy(_COPY_CHUNKS) as copy:
             for pending in batch:

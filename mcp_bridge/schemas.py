@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from search.schemas import FileOutlineOut, ReferenceSearchOut, SymbolSearchOut
+from search.schemas import (
+    FileOutlineOut,
+    GrepSearchOut,
+    ReferenceSearchOut,
+    SymbolSearchOut,
+)
 
 
 class ProjectRef(BaseModel):
@@ -151,4 +156,8 @@ class FindReferencesResult(ReferenceSearchOut):
 
 
 class FileOutlineResult(FileOutlineOut):
+    project: ProjectRef
+
+
+class GrepCodeResult(GrepSearchOut):
     project: ProjectRef

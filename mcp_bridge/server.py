@@ -36,6 +36,7 @@ from mcp_bridge.schemas import (
     FileOutlineResult,
     FindReferencesResult,
     FindSymbolResult,
+    GrepCodeResult,
     IndexResult,
     JobStarted,
     JobStatus,
@@ -52,6 +53,14 @@ from registry.exceptions import RegistryError
 from registry.selectors import project_list
 from registry.services import project_create
 from search.exceptions import SearchError
+from search.grep import (
+    DEFAULT_MAX_MATCHES,
+    DEFAULT_MAX_PER_FILE,
+    MAX_CONTEXT_LINES,
+    MAX_MATCHES,
+    MAX_PER_FILE,
+    code_grep,
+)
 from search.navigation import file_outline as outline_file
 from search.navigation import reference_find, symbol_find
 from search.selectors import MAX_LIMIT, chunk_search
@@ -63,8 +72,9 @@ INSTRUCTIONS = (
     "once with the user's project folder, index_repository (or "
     "start_indexing_background for big repositories), then search_code with a "
     "plain-English description, find_symbol for where a name is defined, "
-    "find_references for who uses it, and file_outline to see a file's "
-    "definitions before reading it."
+    "find_references for who uses it, grep_code for every line matching a "
+    "text or regex, and file_outline to see a file's definitions before "
+    "reading it."
 )
 
 server = MCPServer("codebase-mcp", instructions=INSTRUCTIONS)
@@ -519,6 +529,78 @@ def file_outline(
     resolved = _resolve(project_id, ctx)
     found = outline_file(project=resolved.project, path=path, repository=repository_id)
     return FileOutlineResult(**found.as_dict(), project=_ref(resolved))
+
+
+@server.tool()
+@_tool_call
+def grep_code(
+    pattern: Annotated[
+        str,
+        Field(
+            description="Text to find (literal by default), or a regex with "
+            "regex=true. One line; matched within a line, as ripgrep does."
+        ),
+    ],
+    ctx: Context,
+    project_id: ProjectIdArg = None,
+    regex: Annotated[
+        bool,
+        Field(
+            description="Treat pattern as an RE2 regex (ripgrep's syntax; no "
+            "look-around or back-references; \\w \\d \\b are ASCII)."
+        ),
+    ] = False,
+    case_sensitive: Annotated[
+        bool, Field(description="false: match any case (like rg -i).")
+    ] = True,
+    whole_word: Annotated[
+        bool, Field(description="Match whole words only (like rg -w).")
+    ] = False,
+    repository_id: RepositoryArg = None,
+    language: LanguageArg = None,
+    file_type: Annotated[
+        str | None, Field(description="Only files with this extension, e.g. 'py'.")
+    ] = None,
+    directory: Annotated[
+        str | None, Field(description="Only under this directory of the repository.")
+    ] = None,
+    path_glob: PathGlobArg = None,
+    context_lines: Annotated[
+        int,
+        Field(ge=0, le=MAX_CONTEXT_LINES, description="Lines shown around a match."),
+    ] = 0,
+    max_matches: Annotated[
+        int, Field(ge=1, le=MAX_MATCHES, description="Matching lines to return.")
+    ] = DEFAULT_MAX_MATCHES,
+    max_per_file: Annotated[
+        int,
+        Field(ge=1, le=MAX_PER_FILE, description="Matching lines per file at most."),
+    ] = DEFAULT_MAX_PER_FILE,
+) -> GrepCodeResult:
+    """Find every line of the indexed files matching a text or regex, grouped by file.
+
+    Each match has its line number, column, the line, optional context and the
+    definition it sits in; totals say how many lines and files matched. Use it
+    instead of running grep: it reads the index, not the disk. For code by
+    meaning use search_code; for a definition, find_symbol.
+    """
+    resolved = _resolve(project_id, ctx)
+    found = code_grep(
+        project=resolved.project,
+        pattern=pattern,
+        regex=regex,
+        case_sensitive=case_sensitive,
+        whole_word=whole_word,
+        repository=repository_id,
+        language=language,
+        file_type=file_type,
+        directory=directory,
+        path_glob=path_glob,
+        context_lines=context_lines,
+        max_matches=max_matches,
+        max_per_file=max_per_file,
+    )
+    return GrepCodeResult(**found.as_dict(), project=_ref(resolved))
 
 
 @server.tool()

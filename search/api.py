@@ -7,9 +7,12 @@ from ninja import Query, Router
 
 from registry.schemas import Text, error_responses
 from registry.selectors import project_get
+from search.grep import code_grep
 from search.navigation import file_outline, reference_find, symbol_find
 from search.schemas import (
     FileOutlineResponse,
+    GrepQueryIn,
+    GrepSearchResponse,
     ReferenceQueryIn,
     ReferenceSearchResponse,
     SearchOut,
@@ -86,4 +89,15 @@ def outline(
     """Outline one indexed file: its definitions as a tree, without bodies."""
     project = project_get(reference=id_or_name)
     found = file_outline(project=project, path=path, repository=repository)
+    return {**found.as_dict(), "project": project}
+
+
+@router.get(
+    "/projects/{id_or_name}/grep",
+    response={200: GrepSearchResponse, **error_responses(400, 404)},
+)
+def grep(request: HttpRequest, id_or_name: Text, params: Query[GrepQueryIn]) -> dict:
+    """Find every indexed line matching a literal or an RE2 regex, grouped by file."""
+    project = project_get(reference=id_or_name)
+    found = code_grep(project=project, **params.dict())
     return {**found.as_dict(), "project": project}

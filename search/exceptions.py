@@ -27,3 +27,9 @@ class ProjectSchemaOutdated(SearchError):
     """The project database predates what this search needs; migrating fixes it."""
 
     code = "schema_outdated"
+
+
+class SearchTimedOut(SearchError):
+    """A search reached its statement timeout; a narrower one will answer."""
+
+    code = "timeout"

@@ -8,6 +8,13 @@ from ninja import Field, Schema
 from pydantic import BaseModel
 
 from registry.schemas import ProjectRefOut, Text
+from search.grep import (
+    DEFAULT_MAX_MATCHES,
+    DEFAULT_MAX_PER_FILE,
+    MAX_CONTEXT_LINES,
+    MAX_MATCHES,
+    MAX_PER_FILE,
+)
 from search.selectors import MAX_LIMIT
 
 
@@ -213,6 +220,73 @@ class ReferenceQueryIn(Schema):
     directory: Text | None = None
     limit: int = Field(default=50, ge=1, le=1000)
     per_file: int = Field(default=20, ge=1, le=200)
+
+
+class GrepMatchOut(BaseModel):
+    """One matching line."""
+
+    line: int
+    column: int = Field(description="1-based, in characters, of the first match.")
+    text: str = Field(description="The line as indexed (long lines: around the match).")
+    context_before: list[str]
+    context_after: list[str]
+    symbol: str | None = Field(description="Innermost definition around the line.")
+    symbol_kind: str | None
+
+
+class GrepFileOut(BaseModel):
+    file_path: str = Field(description="Path relative to the repository root.")
+    repository: str
+    repository_id: str
+    language: str
+    matches: list[GrepMatchOut]
+    total: int = Field(description="Matching lines of this file, shown or not.")
+    stale: bool = Field(description="True when the file changed since indexing.")
+
+
+class GrepSearchOut(BaseModel):
+    """Matching lines grouped by file, with totals and how the search ran."""
+
+    pattern: str
+    regex: bool
+    case_sensitive: bool
+    whole_word: bool
+    files: list[GrepFileOut]
+    files_matched: int
+    matches: int = Field(description="Matching lines in all (see totals_exact).")
+    matches_shown: int
+    truncated: bool = Field(description="True when not every matching line is shown.")
+    totals_exact: bool = Field(
+        description="False when counting stopped early: totals are lower bounds."
+    )
+    indexed: bool = Field(
+        description="False when no trigram could narrow the pattern (full scan)."
+    )
+    candidate_files: int = Field(description="Files the trigram index picked.")
+    files_scanned: int
+    elapsed_ms: float
+    notes: list[str]
+
+
+class GrepQueryIn(Schema):
+    """Query parameters of an exact search."""
+
+    pattern: Text = Field(description="Text to find, or an RE2 regex with regex=true.")
+    regex: bool = False
+    case_sensitive: bool = True
+    whole_word: bool = False
+    repository: Text | None = None
+    language: Text | None = None
+    file_type: Text | None = Field(default=None, description="Extension, e.g. 'py'.")
+    directory: Text | None = None
+    path_glob: Text | None = None
+    context_lines: int = Field(default=0, ge=0, le=MAX_CONTEXT_LINES)
+    max_matches: int = Field(default=DEFAULT_MAX_MATCHES, ge=1, le=MAX_MATCHES)
+    max_per_file: int = Field(default=DEFAULT_MAX_PER_FILE, ge=1, le=MAX_PER_FILE)
+
+
+class GrepSearchResponse(GrepSearchOut):
+    project: ProjectRefOut
 
 
 class SymbolSearchResponse(SymbolSearchOut):
