@@ -108,6 +108,7 @@ def test_docs_and_schema_are_served(client, locked):
         ("GET", "/api/projects/{id_or_name}/symbols"),
         ("GET", "/api/projects/{id_or_name}/references"),
         ("GET", "/api/projects/{id_or_name}/files/{path}/outline"),
+        ("GET", "/api/projects/{id_or_name}/grep"),
         ("GET", "/api/jobs/{job_id}"),
         ("POST", "/api/projects/{id_or_name}/move"),
         ("GET", "/api/projects/{id_or_name}/backup"),

@@ -278,3 +278,27 @@ def test_navigation_through_the_api(api, repo, indexed):
     assert escaping.status_code in (400, 404)
     status = api.get("/api/projects/shop").json()["status"]
     assert status["symbols"] >= 4 and status["references"] > 0
+
+
+def test_grep_through_the_api(api, repo, indexed):
+    found = api.get("/api/projects/shop/grep", {"pattern": "time.sleep"})
+    assert found.status_code == 200, found.content
+    body = found.json()
+    assert body["files"][0]["file_path"] == "net/retry.py"
+    assert "time.sleep" in body["files"][0]["matches"][0]["text"]
+    assert body["indexed"] and body["project"]["name"] == "shop"
+    regex = api.get(
+        "/api/projects/shop/grep",
+        {"pattern": r"def \w+_tax", "regex": "true", "context_lines": 1},
+    ).json()
+    [match] = regex["files"][0]["matches"]
+    assert match["symbol"] == "Invoice.total_with_tax"
+    assert len(match["context_before"]) == 1
+    bad = api.get("/api/projects/shop/grep", {"pattern": "(x", "regex": "true"})
+    assert bad.status_code == 400 and "not a valid regex" in bad.json()["detail"]
+    assert (
+        api.get(
+            "/api/projects/shop/grep", {"pattern": "x", "max_matches": 0}
+        ).status_code
+        == 422
+    )

@@ -16,6 +16,7 @@ CALLS = {
     "find_symbol": {"name": "parse"},
     "find_references": {"name": "parse"},
     "file_outline": {"path": "a.py"},
+    "grep_code": {"pattern": "retry"},
     "list_projects": {},
     "create_project": {"name": "never-made"},
     "get_project_status": {},

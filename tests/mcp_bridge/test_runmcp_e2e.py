@@ -32,6 +32,7 @@ TOOLS = {
     "find_symbol",
     "find_references",
     "file_outline",
+    "grep_code",
 }
 
 RETRY_SOURCE = textwrap.dedent(
@@ -243,6 +244,15 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
             )
             assert "No indexed file" in await call_error(
                 session, "file_outline", path="missing.py"
+            )
+            grepped = await call(
+                session, "grep_code", pattern=r"time\.\w+\(", regex=True
+            )
+            [hit_file] = grepped["files"]
+            assert hit_file["file_path"] == "net.py"
+            assert hit_file["matches"][0]["symbol"] == "retry_with_backoff"
+            assert "not a valid regex" in await call_error(
+                session, "grep_code", pattern="(x", regex=True
             )
 
             started = await call(
