@@ -491,8 +491,14 @@ def _store_phase(
         # Planner statistics for the navigation tables: without them a fresh
         # project's lookups are planned as if the tables were a tenth their
         # size (hash joins over whole tables). Small runs leave it to autovacuum.
+        # New texts wait in the trigram index's pending list, which every
+        # grep_code lookup scans in full (1.4 ms instead of 0.07 on Django)
+        # until it is merged.
         with project_connection(database_name=alias).cursor() as cursor:
-            cursor.execute("ANALYZE code_files, code_symbols, code_references")
+            cursor.execute(
+                "ANALYZE code_files, code_symbols, code_references, code_file_texts"
+            )
+            cursor.execute("SELECT gin_clean_pending_list('code_file_texts_trgm')")
     summary.skipped_by_reason = dict(sorted(skipped.items()))
     summary.files_skipped = sum(skipped.values())
     summary.chunks_total = (

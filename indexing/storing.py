@@ -150,9 +150,7 @@ def batch_write(*, alias: str, repository_id: str, batch: Sequence[PendingFile])
             ],
         )
         file_ids = {path: file_id for file_id, path in cursor.fetchall()}
-        with cursor.cursor.copy(_COPY_TEXTS) as copy:
-            for pending in batch:
-                copy.write_row((file_ids[pending.walked.relative_path], pending.text))
+        _texts_write(cursor=cursor, batch=batch, file_ids=file_ids)
         # COPY: the bulk path of PostgreSQL, without per-row SQL to build.
         with cursor.cursor.copy(_COPY_CHUNKS) as copy:
             for pending in batch:
@@ -225,6 +223,13 @@ def _chunk_links(*, cursor, file_ids: list[int]) -> dict[int, _FileChunks]:
     for file_id, start, end, chunk_id, symbol in cursor.fetchall():
         rows.setdefault(file_id, []).append((start, end, chunk_id, symbol))
     return {file_id: _FileChunks(chunks) for file_id, chunks in rows.items()}
+
+
+def _texts_write(*, cursor, batch: Sequence[PendingFile], file_ids: dict) -> None:
+    """COPY the text of each file of a batch (grep_code reads it)."""
+    with cursor.cursor.copy(_COPY_TEXTS) as copy:
+        for pending in batch:
+            copy.write_row((file_ids[pending.walked.relative_path], pending.text))
 
 
 def _symbols_write(

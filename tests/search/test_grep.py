@@ -64,9 +64,7 @@ def _lines(pattern: str, text: str, *, regex=True, limit=100, **flags):
         case_sensitive=flags.get("case_sensitive", True),
         whole_word=flags.get("whole_word", False),
     )
-    found, count = text_match_lines(
-        text=text.encode(), regex=compiled.regex, limit=limit
-    )
+    found, count = text_match_lines(text=text.encode(), compiled=compiled, limit=limit)
     return [line for line, *_ in found], count
 
 

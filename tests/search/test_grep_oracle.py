@@ -92,8 +92,11 @@ def _ripgrep(root: Path, files: list[str], pattern: str, options: dict) -> set:
     RIPGREP is None, reason="ripgrep is not installed (apt-get install ripgrep)"
 )
 def test_grep_code_finds_the_lines_ripgrep_finds_in_the_django_source(
-    project_factory, tmp_path
+    project_factory, tmp_path, settings
 ):
+    # Totals past the listed lines are counted apart (search.grep.
+    # _lines_counted); given the time, they must come out the same.
+    settings.GREP_COUNT_SECONDS = 60
     root = tmp_path / "django"
     shutil.copytree(Path(django.__file__).parent, root)
     project = project_factory()
@@ -129,6 +132,12 @@ def test_grep_code_finds_the_lines_ripgrep_finds_in_the_django_source(
             f"(e.g. {sorted(got - expected)[:3]}), {len(expected - got)} only "
             f"ripgrep found (e.g. {sorted(expected - got)[:3]})"
         )
+        counted = code_grep(project=project, pattern=pattern, max_matches=1, **options)
+        assert (counted.matches, counted.files_matched) == (
+            len(expected),
+            len({path for path, _ in expected}),
+        ), pattern
+        assert counted.totals_exact and counted.matches_shown == 1
         if kind == "unindexable":
             assert not result.indexed, pattern
         if kind in ("literal", "case-insensitive", "whole-word"):
