@@ -20,7 +20,6 @@ pattern can backtrack for ever.
 
 from __future__ import annotations
 
-import bisect
 import os
 import re
 import re._parser as sre_parse
@@ -448,10 +447,23 @@ LIMIT %(scan_limit)s
 # cheaper than convert_to() in the server (30 ms against 42 for 441 files).
 _TEXTS_SQL = "SELECT file_id, content FROM code_file_texts WHERE file_id = ANY(%s)"
 
-_SYMBOLS_SQL = (
-    "SELECT file_id, start_line, end_line, qualified_name, kind FROM code_symbols "
-    "WHERE file_id = ANY(%s) ORDER BY file_id, start_line"
+_PLAN_BITMAP_ONLY = (
+    "SELECT set_config('enable_seqscan', %(v)s, true), "
+    "set_config('enable_indexscan', %(v)s, true)"
 )
+
+# The innermost definition around each listed line, through the (file,
+# start_line) index: one short lookup per line shown, whatever the file holds.
+_SYMBOLS_SQL = """
+SELECT m.file_id, m.line, s.qualified_name, s.kind
+FROM unnest(%s::bigint[], %s::int[]) AS m(file_id, line)
+CROSS JOIN LATERAL (
+    SELECT qualified_name, kind FROM code_symbols s
+    WHERE s.file_id = m.file_id AND s.start_line <= m.line AND s.end_line >= m.line
+    ORDER BY s.end_line - s.start_line, s.start_line DESC
+    LIMIT 1
+) s
+"""
 
 
 def _narrow_sql(compiled: CompiledPattern, params: dict) -> str:
@@ -489,32 +501,6 @@ def _int_clean(what: str, value: object, low: int, high: int) -> int:
     ):
         raise InvalidSearchQuery(f"{what} must be an integer from {low} to {high}.")
     return value
-
-
-class _Symbols:
-    """The innermost definition around a line, per file."""
-
-    def __init__(self, rows: list[tuple]) -> None:
-        self._by_file: dict[int, list[tuple[int, int, str, str]]] = {}
-        for file_id, start, end, name, kind in rows:
-            self._by_file.setdefault(file_id, []).append((start, end, name, kind))
-        self._starts = {
-            key: [start for start, *_ in spans] for key, spans in self._by_file.items()
-        }
-
-    def around(self, file_id: int, line: int) -> tuple[str | None, str | None]:
-        rows = self._by_file.get(file_id)
-        if not rows:
-            return None, None
-        best = None
-        # Definitions starting at or before the line; the innermost is the
-        # one of smallest span among those still open.
-        for start, end, name, kind in rows[
-            : bisect.bisect_right(self._starts[file_id], line)
-        ]:
-            if end >= line and (best is None or end - start <= best[1] - best[0]):
-                best = (start, end, name, kind)
-        return (best[2], best[3]) if best else (None, None)
 
 
 def code_grep(
@@ -581,13 +567,17 @@ def code_grep(
                 "SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)]
             )
             if narrow:
-                # The planner prices a scan of code_file_texts by its heap
-                # pages, not by the TOAST pages it would read to recheck
-                # every text: it picks the scan (23 ms on Django) over the
-                # trigram index (3 ms).
-                cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
+                # The planner prices reading code_file_texts by its heap
+                # pages, not by the TOAST pages it would decompress to
+                # recheck every text, and a lookup of many trigrams above
+                # both: it picks a scan of the table or of its primary key
+                # (23-32 ms on Django) over the trigram index (3-7 ms).
+                # Only bitmap scans are left to it, for this query only.
+                cursor.execute(_PLAN_BITMAP_ONLY, {"v": "off"})
             cursor.execute(sql, params)
             candidates = cursor.fetchall()
+            if narrow:
+                cursor.execute(_PLAN_BITMAP_ONLY, {"v": "on"})
             cut_by_scan = len(candidates) > scan_limit
             candidates = candidates[:scan_limit]
             result = _verify(
@@ -711,8 +701,14 @@ def _verify(
         if listed >= max_matches and count_until is None:
             count_until = time.monotonic() + settings.GREP_COUNT_SECONDS
     if pending:
-        cursor.execute(_SYMBOLS_SQL, [[entry[0][0] for entry in pending]])
-        symbols = _Symbols(cursor.fetchall())
+        keys = [(row[0], m[0]) for row, _, found, _ in pending for m in found]
+        cursor.execute(
+            _SYMBOLS_SQL, [[key[0] for key in keys], [key[1] for key in keys]]
+        )
+        symbols = {
+            (file_id, line): (name, kind)
+            for file_id, line, name, kind in cursor.fetchall()
+        }
         cache = FileCache()
         for row, text, found, lines in pending:
             files.append(
@@ -731,7 +727,7 @@ def _verify(
 
 
 def _file_shape(
-    *, row, text: bytes, found, total: int, symbols: _Symbols, cache, context_lines
+    *, row, text: bytes, found, total: int, symbols: dict, cache, context_lines
 ) -> GrepFile:
     file_id, relative_path, language, sha256, size, mtime, repo_path, repo_id = row
     absolute = os.path.join(repo_path, relative_path)
@@ -749,7 +745,7 @@ def _file_shape(
             last = len(starts)
             for number in range(line + 1, min(last, line + context_lines) + 1):
                 after.append(_numbered_line(text, starts, number))
-        name, kind = symbols.around(file_id, line)
+        name, kind = symbols.get((file_id, line), (None, None))
         matches.append(
             GrepMatch(
                 line=line,
