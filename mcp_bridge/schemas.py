@@ -91,6 +91,9 @@ class SearchHit(BaseModel):
     container: str | None = Field(
         default=None, description="For a method: its class (or impl, struct...)."
     )
+    lines_cut: int = Field(
+        default=0, description="Lines of the code not shown (snippet_lines, output)."
+    )
 
 
 class SearchCodeResult(BaseModel):

@@ -21,12 +21,14 @@ import anyio.from_thread
 from django.db import close_old_connections, connections
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import ConfigDict, Field, model_validator
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_get, index_job_start
 from indexing.selectors import index_job_as_dict, project_status
 from indexing.services import IndexProgress, repository_index
+from mcp_bridge import renderings
 from mcp_bridge.resolution import (
     ResolvedProject,
     project_resolve,
@@ -186,6 +188,46 @@ def _tool_call(function):
     return wrapper
 
 
+def _answer(result: BaseModel, text: str) -> CallToolResult:
+    """Return the typed result for programs and its compact rendering for the model."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=result.model_dump(mode="json", by_alias=True),
+    )
+
+
+def _cut(what: str):
+    """Return how a result cut to fit max_tokens records it."""
+
+    def mark(result: BaseModel, dropped: int) -> None:
+        if "truncated" in type(result).model_fields:
+            result.truncated = True
+        result.notes.append(
+            f"{dropped} more {what} left out to fit max_tokens; raise max_tokens "
+            "or narrow the call."
+        )
+
+    return mark
+
+
+OutputArg = Annotated[
+    Literal["full", "signatures", "locations"],
+    Field(
+        description="full (default): with code; signatures: each hit's header and "
+        "first line; locations: one `path:line symbol` line per hit, the cheapest "
+        "way to survey."
+    ),
+]
+MaxTokensArg = Annotated[
+    int | None,
+    Field(
+        ge=50,
+        description="Cap the answer's size in tokens (about 4 characters each); "
+        "the list is cut to fit and says so.",
+    ),
+]
+
+
 def _resolve(project_id: str | None, ctx: Context | None) -> ResolvedProject:
     return project_resolve(project_id=project_id, working_directory=sessions.get(ctx))
 
@@ -201,7 +243,7 @@ def set_working_directory(
         str, Field(description="Absolute path of the folder the user works in.")
     ],
     ctx: Context,
-) -> WorkingDirectoryResult:
+) -> Annotated[CallToolResult, WorkingDirectoryResult]:
     """Set this session's working directory and return the project it resolves to.
 
     The project comes from the nearest .codebase-mcp/config.json at or above the
@@ -216,11 +258,12 @@ def set_working_directory(
     sessions.set(ctx, path)
     resolved = _resolve(None, ctx)
     config = session_config_find(directory=path)
-    return WorkingDirectoryResult(
+    result = WorkingDirectoryResult(
         directory=path,
         project=_ref(resolved),
         config_path=str(config) if config else None,
     )
+    return _answer(result, renderings.working_directory_render(result))
 
 
 def _progress_sender(ctx: Context | None):
@@ -261,7 +304,7 @@ def index_repository(
     force_reindex: Annotated[
         bool, Field(description="Re-chunk every file even if unchanged.")
     ] = False,
-) -> IndexResult:
+) -> Annotated[CallToolResult, IndexResult]:
     """Index a repository and return when it is fully searchable (embeddings included).
 
     Incremental: unchanged files are skipped, deleted files removed. Sends progress
@@ -274,7 +317,7 @@ def index_repository(
         force_reindex=force_reindex,
         progress=_progress_sender(ctx),
     )
-    return IndexResult(
+    result = IndexResult(
         repository_id=summary.repository_id,
         repository_path=summary.repository_path,
         files_indexed=summary.files_indexed,
@@ -289,6 +332,7 @@ def index_repository(
         duration_seconds=round(summary.seconds, 3),
         project=_ref(resolved),
     )
+    return _answer(result, renderings.index_render(result))
 
 
 @server.tool()
@@ -302,7 +346,7 @@ def start_indexing_background(
     force_reindex: Annotated[
         bool, Field(description="Re-chunk every file even if unchanged.")
     ] = False,
-) -> JobStarted:
+) -> Annotated[CallToolResult, JobStarted]:
     """Start indexing in the background and return a job_id at once.
 
     Poll get_indexing_status(job_id). search_code works meanwhile on what is
@@ -312,12 +356,13 @@ def start_indexing_background(
     job = index_job_start(
         project=resolved.project, repo_path=repo_path, force_reindex=force_reindex
     )
-    return JobStarted(
+    result = JobStarted(
         job_id=str(job.id),
         status=job.status,
         repo_path=job.repo_path,
         project=_ref(resolved),
     )
+    return _answer(result, renderings.job_started_render(result))
 
 
 @server.tool()
@@ -326,9 +371,10 @@ def get_indexing_status(
     job_id: Annotated[
         str, Field(description="The job_id from start_indexing_background.")
     ],
-) -> JobStatus:
+) -> Annotated[CallToolResult, JobStatus]:
     """Return a background indexing job's status, progress counts and error, if any."""
-    return JobStatus(**index_job_as_dict(job=index_job_get(job_id=job_id)))
+    result = JobStatus(**index_job_as_dict(job=index_job_get(job_id=job_id)))
+    return _answer(result, renderings.job_render(result))
 
 
 @server.tool()
@@ -367,11 +413,21 @@ def search_code(
         Literal["hybrid", "semantic", "keyword"],
         Field(description="hybrid (default) fuses meaning and keywords."),
     ] = "hybrid",
-    max_tokens: Annotated[
+    max_tokens: MaxTokensArg = None,
+    snippet_lines: Annotated[
         int | None,
-        Field(ge=50, description="Cap the answer's size; results are cut to fit."),
+        Field(
+            ge=1,
+            le=400,
+            description="Show at most this many lines of each result's code; the "
+            "answer says how many were cut.",
+        ),
     ] = None,
-) -> SearchCodeResult:
+    context_lines: Annotated[
+        int, Field(ge=0, le=10, description="Lines shown around each result.")
+    ] = 3,
+    output: OutputArg = "full",
+) -> Annotated[CallToolResult, SearchCodeResult]:
     """Search the project's indexed code by meaning and keywords.
 
     Returns ranked results with file path (relative to the repository), line range,
@@ -389,10 +445,35 @@ def search_code(
         file_type=file_type,
         directory=directory,
         max_tokens=max_tokens,
+        context_lines=0 if output != "full" else context_lines,
     )
     payload = response.as_dict()
-    payload["results"] = [SearchHit(**hit) for hit in payload["results"]]
-    return SearchCodeResult(**payload, project=_ref(resolved))
+    payload["results"] = [
+        _hit_shape(SearchHit(**hit), output=output, snippet_lines=snippet_lines)
+        for hit in payload["results"]
+    ]
+    result = SearchCodeResult(**payload, project=_ref(resolved))
+    return _answer(
+        result,
+        renderings.answer_fit(
+            result=result,
+            render=lambda r: renderings.search_render(r, output=output),
+            items=lambda r: r.results,
+            max_tokens=max_tokens,
+            mark=_cut("results"),
+        ),
+    )
+
+
+def _hit_shape(hit: SearchHit, *, output: str, snippet_lines: int | None) -> SearchHit:
+    """Cut a hit's code to what the caller asked to see."""
+    lines = hit.content.splitlines()
+    keep = {"full": snippet_lines, "signatures": 1, "locations": 0}[output]
+    if keep is not None and len(lines) > keep:
+        hit.content = "\n".join(lines[:keep])
+        hit.lines_cut = len(lines) - keep
+        hit.context_after = ""
+    return hit
 
 
 RepositoryArg = Annotated[
@@ -443,7 +524,9 @@ def find_symbol(
     body_lines: Annotated[
         int, Field(ge=0, le=400, description="Lines of each body to include (0: none).")
     ] = 40,
-) -> FindSymbolResult:
+    output: OutputArg = "full",
+    max_tokens: MaxTokensArg = None,
+) -> Annotated[CallToolResult, FindSymbolResult]:
     """Find where a name is defined: file, lines, signature, docstring and body.
 
     Ranked exact name, then qualified name, then prefix, then fuzzy. When
@@ -460,9 +543,19 @@ def find_symbol(
         path_glob=path_glob,
         match=match,
         limit=limit,
-        body_lines=body_lines,
+        body_lines=body_lines if output == "full" else 0,
     )
-    return FindSymbolResult(**found.as_dict(), project=_ref(resolved))
+    result = FindSymbolResult(**found.as_dict(), project=_ref(resolved))
+    return _answer(
+        result,
+        renderings.answer_fit(
+            result=result,
+            render=lambda r: renderings.symbols_render(r, output=output),
+            items=lambda r: r.symbols,
+            max_tokens=max_tokens,
+            mark=_cut("definitions"),
+        ),
+    )
 
 
 @server.tool()
@@ -488,7 +581,15 @@ def find_references(
     per_file: Annotated[
         int, Field(ge=1, le=200, description="Uses to return per file at most.")
     ] = 20,
-) -> FindReferencesResult:
+    output: Annotated[
+        Literal["full", "locations"],
+        Field(
+            description="full (default): each use with its line; locations: "
+            "`path:line container` only."
+        ),
+    ] = "full",
+    max_tokens: MaxTokensArg = None,
+) -> Annotated[CallToolResult, FindReferencesResult]:
     """Find who uses a name: uses grouped by file with line text and enclosing function.
 
     Matching is by name (not by type): when several definitions share the
@@ -507,7 +608,21 @@ def find_references(
         limit=limit,
         per_file=per_file,
     )
-    return FindReferencesResult(**found.as_dict(), project=_ref(resolved))
+    result = FindReferencesResult(**found.as_dict(), project=_ref(resolved))
+    if output == "locations":
+        for group in result.files:
+            for use in group.references:
+                use.text = ""
+    return _answer(
+        result,
+        renderings.answer_fit(
+            result=result,
+            render=lambda r: renderings.references_render(r, output=output),
+            items=lambda r: r.files,
+            max_tokens=max_tokens,
+            mark=_cut("files of uses"),
+        ),
+    )
 
 
 @server.tool()
@@ -523,12 +638,23 @@ def file_outline(
     ctx: Context,
     project_id: ProjectIdArg = None,
     repository_id: RepositoryArg = None,
-) -> FileOutlineResult:
+    max_tokens: MaxTokensArg = None,
+) -> Annotated[CallToolResult, FileOutlineResult]:
     """List a file's definitions as a tree (class -> methods) with signatures and
     line ranges, without bodies: the cheap way to see a file before reading it."""
     resolved = _resolve(project_id, ctx)
     found = outline_file(project=resolved.project, path=path, repository=repository_id)
-    return FileOutlineResult(**found.as_dict(), project=_ref(resolved))
+    result = FileOutlineResult(**found.as_dict(), project=_ref(resolved))
+    return _answer(
+        result,
+        renderings.answer_fit(
+            result=result,
+            render=renderings.outline_render,
+            items=lambda r: r.symbols,
+            max_tokens=max_tokens,
+            mark=_cut("top-level definitions"),
+        ),
+    )
 
 
 @server.tool()
@@ -576,7 +702,15 @@ def grep_code(
         int,
         Field(ge=1, le=MAX_PER_FILE, description="Matching lines per file at most."),
     ] = DEFAULT_MAX_PER_FILE,
-) -> GrepCodeResult:
+    output: Annotated[
+        Literal["full", "locations"],
+        Field(
+            description="full (default): each line with its text; locations: "
+            "`path:line symbol` only."
+        ),
+    ] = "full",
+    max_tokens: MaxTokensArg = None,
+) -> Annotated[CallToolResult, GrepCodeResult]:
     """Find every line of the indexed files matching a text or regex, grouped by file.
 
     Each match has its line number, column, the line, optional context and the
@@ -600,14 +734,28 @@ def grep_code(
         max_matches=max_matches,
         max_per_file=max_per_file,
     )
-    return GrepCodeResult(**found.as_dict(), project=_ref(resolved))
+    result = GrepCodeResult(**found.as_dict(), project=_ref(resolved))
+    if output == "locations":
+        for group in result.files:
+            for match in group.matches:
+                match.text, match.context_before, match.context_after = "", [], []
+    return _answer(
+        result,
+        renderings.answer_fit(
+            result=result,
+            render=lambda r: renderings.grep_render(r, output=output),
+            items=lambda r: r.files,
+            max_tokens=max_tokens,
+            mark=_cut("files of matches"),
+        ),
+    )
 
 
 @server.tool()
 @_tool_call
-def list_projects() -> ProjectList:
+def list_projects() -> Annotated[CallToolResult, ProjectList]:
     """List every project with its id, name and database."""
-    return ProjectList(
+    result = ProjectList(
         projects=[
             ProjectInfo(
                 id=str(p.id),
@@ -619,6 +767,7 @@ def list_projects() -> ProjectList:
             for p in project_list()
         ]
     )
+    return _answer(result, renderings.projects_render(result))
 
 
 @server.tool()
@@ -628,28 +777,29 @@ def create_project(
     description: Annotated[
         str | None, Field(description="Optional description.")
     ] = None,
-) -> ProjectInfo:
+) -> Annotated[CallToolResult, ProjectInfo]:
     """Create a project with its own database; index into it with project_id=name."""
     project = project_create(name=name, description=description or "")
-    return ProjectInfo(
+    result = ProjectInfo(
         id=str(project.id),
         name=project.name,
         description=project.description,
         database_name=project.database_name,
         created_at=project.created_at.isoformat(),
     )
+    return _answer(result, renderings.project_render(result))
 
 
 @server.tool()
 @_tool_call
 def get_project_status(
     ctx: Context, project_id: ProjectIdArg = None
-) -> ProjectStatusResult:
+) -> Annotated[CallToolResult, ProjectStatusResult]:
     """Return a project's repositories, file and chunk counts, embedding model, last
     indexing time and running jobs."""
     resolved = _resolve(project_id, ctx)
     status = project_status(project=resolved.project)
-    return ProjectStatusResult(
+    result = ProjectStatusResult(
         project=_ref(resolved),
         repositories=[RepositoryInfo(**vars(r)) for r in status.repositories],
         files=status.files,
@@ -663,6 +813,7 @@ def get_project_status(
         symbols=status.symbols,
         references=status.references,
     )
+    return _answer(result, renderings.status_render(result))
 
 
 def _arguments_refuse_unknown(tool) -> None:

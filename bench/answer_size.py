@@ -1,0 +1,173 @@
+"""Measure what an assistant reads: characters and tokens of each tool's text, before and after.
+
+Run: CODEBASE_MCP_HOME=/tmp/bench-answers .venv/bin/python bench/answer_size.py
+     [--docstring N] [--project NAME]
+
+The corpus and queries are bench/quality.py's: its hand-written questions and
+a seeded sample of its docstring questions, asked through search_code at
+limit 10 over the real MCP server (in process, `mcp.Client`). "Before" is
+the text the SDK made of the same structured result until the tools rendered
+their own (`pydantic_core.to_json(result, indent=2)`, what MCPServer does
+with a returned model); "after" is the tools' text now. Also measured the
+same way: find_symbol, find_references, grep_code and file_outline on names
+and files drawn from the index. Tokens are estimated as characters / 4.
+
+Each answer is checked for what an assistant needs of every hit: its path and
+lines, its symbol, every line of its code, and the stale mark when stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import uuid
+from pathlib import Path
+
+from machine import django_setup, machine_description
+
+SEED = 5
+
+
+def before_text(structured: dict) -> str:
+    """Return the text MCPServer made of a returned model before (indented JSON)."""
+    import pydantic_core
+
+    return pydantic_core.to_json(_without_new_fields(structured), indent=2).decode()
+
+
+def _without_new_fields(value):
+    # Fields the compact answers added; the text before them had none.
+    if isinstance(value, dict):
+        return {k: _without_new_fields(v) for k, v in value.items() if k != "lines_cut"}
+    if isinstance(value, list):
+        return [_without_new_fields(v) for v in value]
+    return value
+
+
+def missing_in(text: str, structured: dict) -> list[str]:
+    """Return what of each search hit the text does not show."""
+    lost = []
+    for hit in structured["results"]:
+        where = f"{hit['file_path']}:{hit['start_line']}-{hit['end_line']}"
+        if where not in text:
+            lost.append(f"location {where}")
+        if hit["symbol"] and hit["symbol"] not in text:
+            lost.append(f"symbol {hit['symbol']}")
+        for line in hit["content"].splitlines():
+            if line not in text:
+                lost.append(f"code line of {where}")
+                break
+        if hit["stale"] and "STALE" not in text:
+            lost.append(f"stale mark of {where}")
+    return lost
+
+
+async def measure(calls: list[tuple[str, dict]]) -> list[tuple[str, int, int, list]]:
+    from mcp import Client
+
+    from mcp_bridge.server import server
+
+    out = []
+    async with Client(server) as client:
+        for tool, arguments in calls:
+            result = await client.call_tool(tool, arguments)
+            assert not result.is_error, (tool, arguments, result.content)
+            text = result.content[0].text
+            structured = result.structured_content
+            lost = missing_in(text, structured) if tool == "search_code" else []
+            out.append((tool, len(before_text(structured)), len(text), lost))
+    return out
+
+
+def report(rows: list[tuple[str, int, int, list]]) -> None:
+    tools = sorted({row[0] for row in rows})
+    print(
+        f"  {'tool':<16} {'answers':>7} {'before chars':>13} {'after chars':>12} "
+        f"{'≈tokens before':>15} {'≈tokens after':>14} {'after/before':>13}"
+    )
+    for tool in tools:
+        mine = [row for row in rows if row[0] == tool]
+        before = statistics.mean(row[1] for row in mine)
+        after = statistics.mean(row[2] for row in mine)
+        print(
+            f"  {tool:<16} {len(mine):>7} {before:>13.0f} {after:>12.0f} "
+            f"{before / 4:>15.0f} {after / 4:>14.0f} {after / before:>12.0%}"
+        )
+    lost = [item for row in rows for item in row[3]]
+    print(
+        f"  search_code answers missing something an assistant needs: "
+        f"{sum(1 for row in rows if row[3])} ({lost[:3]})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docstring", type=int, default=60, help="docstring queries")
+    parser.add_argument("--project", help="reuse (and keep) this indexed project")
+    args = parser.parse_args()
+    django_setup()
+    import anyio
+    from django.conf import settings
+    from django.core.management import call_command
+    from quality import cases_build
+    from quality_corpus import corpus_build
+
+    from indexing.models import CodeFile, CodeSymbol
+    from indexing.services import repository_index
+    from registry.selectors import project_find
+    from registry.services import project_alias, project_create, project_delete
+
+    call_command("migrate", verbosity=0)
+    print(machine_description())
+    workdir = Path(settings.CODEBASE_MCP_HOME) / "bench-quality"
+    corpus = corpus_build(root=workdir / "corpus", cache=workdir / "wheels")
+    docstring, hand = cases_build(corpus=corpus, max_per_language=None, seed=SEED)
+    rng = random.Random(SEED)
+    asked = hand + rng.sample(docstring, min(args.docstring, len(docstring)))
+    existing = project_find(reference=args.project) if args.project else None
+    project = existing or project_create(
+        name=args.project or f"bench-answers-{uuid.uuid4().hex[:6]}"
+    )
+    try:
+        if existing is None:
+            repository_index(project=project, repo_path=str(corpus.root))
+        alias = project_alias(project=project)
+        print(
+            f"corpus: {', '.join(corpus.sources)}; {len(hand)} hand-written and "
+            f"{len(asked) - len(hand)} docstring questions, limit 10"
+        )
+        names = sorted(
+            set(
+                CodeSymbol.objects.using(alias)
+                .filter(kind__in=["function", "method", "class"])
+                .values_list("name", flat=True)
+            )
+        )
+        drawn = rng.sample(names, 20)
+        files = rng.sample(
+            sorted(
+                CodeFile.objects.using(alias).values_list("relative_path", flat=True)
+            ),
+            20,
+        )
+        pid = {"project_id": project.name}
+        calls = [("search_code", {"query": c.query, "limit": 10, **pid}) for c in asked]
+        calls += [("find_symbol", {"name": name, **pid}) for name in drawn]
+        calls += [("find_references", {"name": name, **pid}) for name in drawn]
+        calls += [("grep_code", {"pattern": name, **pid}) for name in drawn]
+        calls += [("file_outline", {"path": path, **pid}) for path in files]
+        rows = anyio.run(measure, calls)
+        report(rows)
+        example = next(row for row in rows if row[0] == "search_code")
+        print(
+            f"  e.g. the first hand-written question: {example[1]} -> {example[2]} "
+            "characters"
+        )
+    finally:
+        if existing is None:
+            project_delete(project=project)
+
+
+if __name__ == "__main__":
+    main()
