@@ -21,7 +21,7 @@ def tokens_estimate(text: str) -> int:
     return len(text) // CHARS_PER_TOKEN + 1
 
 
-def _fence(language: str, text: str) -> str:
+def fence(language: str, text: str) -> str:
     # A fence longer than any backtick run inside, so code holding ``` stays whole.
     longest = run = 0
     for char in text:
@@ -83,7 +83,7 @@ def search_render(result, *, output: str = "full") -> str:
         )
         if before:
             lines.append(f"   (from line {hit.start_line - len(before)}, with context)")
-        lines.append(_fence(hit.language, body))
+        lines.append(fence(hit.language, body))
         if hit.lines_cut:
             lines.append(
                 f"   ({hit.lines_cut} more lines to line {hit.end_line}: raise "
@@ -122,7 +122,7 @@ def symbols_render(result, *, output: str = "full") -> str:
             continue
         if hit.doc and hit.doc not in hit.body:
             lines.append(f"   doc: {hit.doc}")
-        lines.append(_fence(hit.language, hit.body))
+        lines.append(fence(hit.language, hit.body))
         if hit.body_lines_cut:
             lines.append(
                 f"   ({hit.body_lines_cut} more lines to line {hit.end_line}: raise "

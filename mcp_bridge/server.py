@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import anyio.from_thread
 from django.db import close_old_connections, connections
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -64,7 +64,7 @@ from search.grep import (
     code_grep,
 )
 from search.navigation import file_outline as outline_file
-from search.navigation import reference_find, symbol_find
+from search.navigation import file_text_read, reference_find, symbol_find
 from search.selectors import MAX_LIMIT, chunk_search
 
 logger = logging.getLogger("codebase_mcp.mcp")
@@ -226,6 +226,20 @@ MaxTokensArg = Annotated[
         "the list is cut to fit and says so.",
     ),
 ]
+
+
+def _resource_call(function):
+    """As _tool_call, for resources: a domain error keeps its message for the client."""
+    guarded = _tool_call(function)
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return guarded(*args, **kwargs)
+        except ToolError as exc:
+            raise ResourceError(str(exc)) from exc
+
+    return wrapper
 
 
 def _resolve(project_id: str | None, ctx: Context | None) -> ResolvedProject:
@@ -798,8 +812,12 @@ def get_project_status(
     """Return a project's repositories, file and chunk counts, embedding model, last
     indexing time and running jobs."""
     resolved = _resolve(project_id, ctx)
-    status = project_status(project=resolved.project)
-    result = ProjectStatusResult(
+    result = _status_result(resolved, project_status(project=resolved.project))
+    return _answer(result, renderings.status_render(result))
+
+
+def _status_result(resolved: ResolvedProject, status) -> ProjectStatusResult:
+    return ProjectStatusResult(
         project=_ref(resolved),
         repositories=[RepositoryInfo(**vars(r)) for r in status.repositories],
         files=status.files,
@@ -813,7 +831,62 @@ def get_project_status(
         symbols=status.symbols,
         references=status.references,
     )
-    return _answer(result, renderings.status_render(result))
+
+
+@server.resource(
+    "codebase://{project}/{repository}/{+path}{?lines}",
+    name="indexed_file",
+    description="An indexed file as it was indexed: codebase://PROJECT/REPOSITORY/"
+    "PATH (REPOSITORY: its name, id or path), ?lines=START-END for a range.",
+)
+@_resource_call
+def indexed_file(project: str, repository: str, path: str, lines: str = "") -> str:
+    """Read lines of an indexed file through the server (what search hits point at)."""
+    start, end = _line_range(lines)
+    found = file_text_read(
+        project=project_resolve(
+            project_id=project, working_directory=os.getcwd()
+        ).project,
+        path=path,
+        repository=repository,
+        start_line=start,
+        end_line=end,
+    )
+    stale = (
+        "  [STALE: changed on disk since indexing; this is the indexed text]"
+        if found.stale
+        else ""
+    )
+    return (
+        f"{found.file_path}:{found.start_line}-{found.end_line} of {found.lines} "
+        f"lines in {found.repository}{stale}\n"
+        + renderings.fence(found.language, found.text)
+    )
+
+
+def _line_range(lines: str) -> tuple[int, int | None]:
+    if not lines:
+        return 1, None
+    first, _, last = lines.partition("-")
+    try:
+        return int(first), int(last) if last else int(first)
+    except ValueError:
+        raise ResourceError(
+            f"lines={lines!r} is not a line range; use e.g. lines=10-40 or lines=12."
+        ) from None
+
+
+@server.resource(
+    "codebase://{project}/status",
+    name="project_status",
+    description="A project's repositories, counts, embedding coverage and jobs.",
+)
+@_resource_call
+def project_status_resource(project: str) -> str:
+    """Read a project's status as text."""
+    resolved = project_resolve(project_id=project, working_directory=os.getcwd())
+    status = project_status(project=resolved.project)
+    return renderings.status_render(_status_result(resolved, status))
 
 
 def _arguments_refuse_unknown(tool) -> None:

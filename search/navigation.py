@@ -787,3 +787,74 @@ def file_outline(
         stale=stale,
         notes=notes,
     )
+
+
+# --- file text -----------------------------------------------------------------
+
+
+@dataclass
+class FileText:
+    """Lines of an indexed file as they were indexed, and whether it changed since."""
+
+    repository: str
+    file_path: str
+    language: str
+    start_line: int
+    end_line: int
+    lines: int
+    text: str
+    stale: bool
+
+
+def file_text_read(
+    *,
+    project: Project,
+    path: str,
+    repository: str | None = None,
+    start_line: int = 1,
+    end_line: int | None = None,
+) -> FileText:
+    """Return lines start_line..end_line of an indexed file, from the index."""
+    if (
+        isinstance(start_line, bool)
+        or not isinstance(start_line, int)
+        or start_line < 1
+    ):
+        raise InvalidSearchQuery("start_line must be an integer of 1 or more.")
+    if end_line is not None and (
+        isinstance(end_line, bool)
+        or not isinstance(end_line, int)
+        or end_line < start_line
+    ):
+        raise InvalidSearchQuery("end_line must be an integer from start_line on.")
+    alias, _ = _prepare(project=project)
+    file_id, relative, root, language, sha256, size, mtime = _file_resolve(
+        alias=alias,
+        path=_name_clean(path, what="path")
+        if not os.path.isabs(path)
+        else filter_clean("path", path),
+        repository=filter_clean("repository", repository),
+    )
+    rows = _fetch(
+        alias,
+        "SELECT content FROM code_file_texts WHERE file_id = %(id)s",
+        {"id": file_id},
+    )
+    if not rows:
+        raise UnknownFile(
+            f"{relative} was indexed before file texts were kept; index its "
+            "repository again to read it here."
+        )
+    lines = rows[0][0].splitlines()
+    last = min(end_line or len(lines), len(lines))
+    stale = FileCache().stale(os.path.join(root, relative), sha256, size, mtime)
+    return FileText(
+        repository=root,
+        file_path=relative,
+        language=language,
+        start_line=start_line,
+        end_line=last,
+        lines=len(lines),
+        text="\n".join(lines[start_line - 1 : last]),
+        stale=stale,
+    )

@@ -261,3 +261,22 @@ def test_every_list_tool_obeys_max_tokens(shop):
         "find_symbol", name="total_with_tax", project_id=shop.name, max_tokens=60
     )
     assert len(data["symbols"]) == 1
+
+
+def test_an_indexed_file_is_read_through_its_resource(shop, tmp_path):
+    async def read(uri):
+        async with Client(server) as client:
+            try:
+                return (await client.read_resource(uri)).contents[0].text
+            except Exception as exc:  # the message, out of the task group
+                return f"error: {exc}"
+
+    text = anyio.run(read, f"codebase://{shop.name}/shop/invoice.py?lines=4-5")
+    assert text.splitlines()[0].startswith("invoice.py:4-5 of 16 lines in ")
+    assert "def total_with_tax(self, rate):" in text and "class Invoice" not in text
+    (tmp_path / "shop" / "invoice.py").write_text("changed\n")
+    assert "[STALE" in anyio.run(read, f"codebase://{shop.name}/shop/invoice.py")
+    missing = anyio.run(read, f"codebase://{shop.name}/shop/nope.py")
+    assert missing.startswith("error: No indexed file 'nope.py'")
+    bad = anyio.run(read, f"codebase://{shop.name}/shop/invoice.py?lines=a-b")
+    assert bad.startswith("error: ") and "not a line range" in bad

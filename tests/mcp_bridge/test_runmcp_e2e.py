@@ -254,6 +254,21 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
             assert "not a valid regex" in await call_error(
                 session, "grep_code", pattern="(x", regex=True
             )
+            # The hit's file, read back through the server as a resource.
+            hit = found["results"][0]
+            uri = (
+                f"codebase://e2e-retry/{repo.name}/{hit['file_path']}"
+                f"?lines={hit['start_line']}-{hit['end_line']}"
+            )
+            contents = (await session.read_resource(uri)).contents[0].text
+            assert contents.startswith(f"net.py:{hit['start_line']}-")
+            assert "def retry_with_backoff" in contents
+            status = (
+                (await session.read_resource("codebase://e2e-retry/status"))
+                .contents[0]
+                .text
+            )
+            assert status.startswith("project e2e-retry")
 
             started = await call(
                 session,
