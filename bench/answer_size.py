@@ -63,20 +63,42 @@ def missing_in(text: str, structured: dict) -> list[str]:
     return lost
 
 
+# What search_code showed around each hit before it rendered its own text.
+BEFORE_CONTEXT_LINES = 3
+
+
 async def measure(calls: list[tuple[str, dict]]) -> list[tuple[str, int, int, list]]:
+    """Return (tool, characters before, characters after, what the text lost) per call.
+
+    For search_code "before" is the same query with the context it had
+    then (3 lines); "after" is the tool's defaults now (no context), and
+    "search_code +ctx" the new text with the old context, to show both.
+    """
     from mcp import Client
 
     from mcp_bridge.server import server
 
     out = []
     async with Client(server) as client:
-        for tool, arguments in calls:
+
+        async def call(tool, arguments):
             result = await client.call_tool(tool, arguments)
             assert not result.is_error, (tool, arguments, result.content)
-            text = result.content[0].text
-            structured = result.structured_content
+            return result.content[0].text, result.structured_content
+
+        for tool, arguments in calls:
+            text, structured = await call(tool, arguments)
+            before = len(before_text(structured))
             lost = missing_in(text, structured) if tool == "search_code" else []
-            out.append((tool, len(before_text(structured)), len(text), lost))
+            if tool == "search_code":
+                old = {**arguments, "context_lines": BEFORE_CONTEXT_LINES}
+                with_context, old_structured = await call(tool, old)
+                before = len(before_text(old_structured))
+                assert [h["file_path"] for h in old_structured["results"]] == [
+                    h["file_path"] for h in structured["results"]
+                ], "context changed the hits"
+                out.append(("search_code +ctx", before, len(with_context), []))
+            out.append((tool, before, len(text), lost))
     return out
 
 

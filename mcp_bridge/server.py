@@ -438,8 +438,14 @@ def search_code(
         ),
     ] = None,
     context_lines: Annotated[
-        int, Field(ge=0, le=10, description="Lines shown around each result.")
-    ] = 3,
+        int,
+        Field(
+            ge=0,
+            le=10,
+            description="Lines shown around each result (a result is already a "
+            "whole function, class or window).",
+        ),
+    ] = 0,
     output: OutputArg = "full",
 ) -> Annotated[CallToolResult, SearchCodeResult]:
     """Search the project's indexed code by meaning and keywords.
