@@ -99,6 +99,9 @@ async def measure(calls: list[tuple[str, dict]]) -> list[tuple[str, int, int, li
                 ], "context changed the hits"
                 out.append(("search_code +ctx", before, len(with_context), []))
             out.append((tool, before, len(text), lost))
+            if tool == "search_code":
+                code = sum(len(hit["content"]) for hit in structured["results"])
+                out.append(("(code of hits)", before, code, []))
     return out
 
 
