@@ -149,7 +149,16 @@ def chunk_filter_sql(
     directory: str | None,
     path_glob: str | None,
 ) -> tuple[str, dict[str, object]]:
-    """Return a SQL condition on `c` (code_chunks) and its named parameters."""
+    """Return a SQL condition on `c` (code_chunks or code_files) and its parameters.
+
+    Each filter is checked first (filter_clean): a value no column can hold
+    is refused with its name.
+    """
+    repository = filter_clean("repository", repository)
+    language = filter_clean("language", language)
+    file_type = filter_clean("file_type", file_type)
+    directory = filter_clean("directory", directory)
+    path_glob = filter_clean("path_glob", path_glob)
     clauses: list[str] = []
     params: dict[str, object] = {}
 

@@ -35,7 +35,7 @@ from registry.databases import project_connection
 from registry.models import Project
 from registry.services import project_alias
 from search.exceptions import InvalidSearchQuery, ProjectSchemaOutdated, SearchTimedOut
-from search.filters import chunk_filter_sql, filter_clean, like_escape
+from search.filters import chunk_filter_sql, like_escape
 from search.results import FileCache
 
 MAX_PATTERN_CHARS = 2000
@@ -544,11 +544,11 @@ def code_grep(
     without_text = _files_without_text(alias=alias)
     filters, params = chunk_filter_sql(
         alias=alias,
-        repository=filter_clean("repository", repository),
-        language=filter_clean("language", language),
-        file_type=filter_clean("file_type", file_type),
-        directory=filter_clean("directory", directory),
-        path_glob=filter_clean("path_glob", path_glob),
+        repository=repository,
+        language=language,
+        file_type=file_type,
+        directory=directory,
+        path_glob=path_glob,
     )
     scan_limit = settings.GREP_SCAN_LIMIT_FILES
     params["scan_limit"] = scan_limit + 1

@@ -133,11 +133,11 @@ def _filters(
 ) -> tuple[str, dict]:
     return chunk_filter_sql(
         alias=alias,
-        repository=filter_clean("repository", repository),
-        language=filter_clean("language", language),
+        repository=repository,
+        language=language,
         file_type=None,
-        directory=filter_clean("directory", directory),
-        path_glob=filter_clean("path_glob", path_glob),
+        directory=directory,
+        path_glob=path_glob,
     )
 
 
@@ -833,7 +833,7 @@ def file_text_read(
         path=_name_clean(path, what="path")
         if not os.path.isabs(path)
         else filter_clean("path", path),
-        repository=filter_clean("repository", repository),
+        repository=repository,
     )
     rows = _fetch(
         alias,
@@ -846,6 +846,10 @@ def file_text_read(
             "repository again to read it here."
         )
     lines = rows[0][0].splitlines()
+    if start_line > max(len(lines), 1):
+        raise InvalidSearchQuery(
+            f"{relative} has {len(lines)} lines; start_line {start_line} is past its end."
+        )
     last = min(end_line or len(lines), len(lines))
     stale = FileCache().stale(os.path.join(root, relative), sha256, size, mtime)
     return FileText(

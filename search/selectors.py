@@ -25,7 +25,7 @@ from registry.databases import project_connection
 from registry.models import Project
 from registry.services import project_alias
 from search.exceptions import InvalidSearchQuery, ProjectSchemaOutdated
-from search.filters import chunk_filter_sql, filter_clean, query_clean
+from search.filters import chunk_filter_sql, query_clean
 from search.results import (
     SearchResult,
     results_fit_budget,
@@ -375,11 +375,11 @@ def chunk_search(
     alias = project_alias(project=project)
     where, filter_params = chunk_filter_sql(
         alias=alias,
-        repository=filter_clean("repository", repository),
-        language=filter_clean("language", language),
-        file_type=filter_clean("file_type", file_type),
-        directory=filter_clean("directory", directory),
-        path_glob=filter_clean("path_glob", path_glob),
+        repository=repository,
+        language=language,
+        file_type=file_type,
+        directory=directory,
+        path_glob=path_glob,
     )
     notes: list[str] = []
     total, embedded = _embedded_counts(alias=alias)

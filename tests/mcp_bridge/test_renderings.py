@@ -279,4 +279,6 @@ def test_an_indexed_file_is_read_through_its_resource(shop, tmp_path):
     missing = anyio.run(read, f"codebase://{shop.name}/shop/nope.py")
     assert missing.startswith("error: No indexed file 'nope.py'")
     bad = anyio.run(read, f"codebase://{shop.name}/shop/invoice.py?lines=a-b")
+    past = anyio.run(read, f"codebase://{shop.name}/shop/invoice.py?lines=90-99")
+    assert past.startswith("error: invoice.py has 16 lines; start_line 90 is past")
     assert bad.startswith("error: ") and "not a line range" in bad
