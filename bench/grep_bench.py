@@ -58,14 +58,20 @@ def store(project, path: str, *, texts: bool = True) -> float:
 
 
 def text_disk(alias: str) -> tuple[int, int, int]:
-    """Return (bytes of text held, table + TOAST bytes, trigram index bytes)."""
+    """Return (bytes of text held, table + TOAST bytes, trigram index bytes).
+
+    The trigram bytes are both indexes: the plain one and the one that
+    reads `_` as a letter (indexing migration 0006).
+    """
     from registry.databases import project_connection
 
     with project_connection(database_name=alias).cursor() as cursor:
         cursor.execute(
             "SELECT coalesce(sum(octet_length(content)), 0), "
-            "pg_table_size('code_file_texts'), "
-            "pg_relation_size('code_file_texts_trgm') FROM code_file_texts"
+            "pg_table_size('code_text_segments'), "
+            "pg_relation_size('code_text_segments_trgm') "
+            "+ pg_relation_size('code_text_segments_joined_trgm') "
+            "FROM code_text_segments"
         )
         return cursor.fetchone()
 

@@ -496,9 +496,12 @@ def _store_phase(
         # until it is merged.
         with project_connection(database_name=alias).cursor() as cursor:
             cursor.execute(
-                "ANALYZE code_files, code_symbols, code_references, code_file_texts"
+                "ANALYZE code_files, code_symbols, code_references, code_text_segments"
             )
-            cursor.execute("SELECT gin_clean_pending_list('code_file_texts_trgm')")
+            cursor.execute(
+                "SELECT gin_clean_pending_list('code_text_segments_trgm'), "
+                "gin_clean_pending_list('code_text_segments_joined_trgm')"
+            )
     summary.skipped_by_reason = dict(sorted(skipped.items()))
     summary.files_skipped = sum(skipped.values())
     summary.chunks_total = (

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from indexing.chunking import Chunk, Definition, Reference
+from indexing.models import SEGMENT_LINES
 from indexing.terms import header_terms, identifier_terms
 from indexing.walking import WalkedFile
 from registry.databases import project_connection
@@ -89,7 +90,7 @@ _COPY_SYMBOLS = (
 _COPY_REFERENCES = (
     'COPY code_references (file_id, name, line, "column", kind, container) FROM STDIN'
 )
-_COPY_TEXTS = "COPY code_file_texts (file_id, content) FROM STDIN"
+_COPY_TEXTS = "COPY code_text_segments (file_id, first_line, content) FROM STDIN"
 _COPY_CHUNKS = (
     "COPY code_chunks (repository_id, file_id, relative_path, language, kind, "
     "symbol, start_line, end_line, content, content_sha256, header_terms, "
@@ -133,7 +134,7 @@ def batch_write(*, alias: str, repository_id: str, batch: Sequence[PendingFile])
                 "DELETE FROM code_chunks WHERE file_id = ANY(%s)", [existing]
             )
             cursor.execute(
-                "DELETE FROM code_file_texts WHERE file_id = ANY(%s)", [existing]
+                "DELETE FROM code_text_segments WHERE file_id = ANY(%s)", [existing]
             )
         cursor.execute(
             _UPSERT_FILES,
@@ -225,11 +226,32 @@ def _chunk_links(*, cursor, file_ids: list[int]) -> dict[int, _FileChunks]:
     return {file_id: _FileChunks(chunks) for file_id, chunks in rows.items()}
 
 
+def text_segments(text: str) -> list[tuple[int, str]]:
+    """Return (first line, text) runs of SEGMENT_LINES lines, each with its line breaks.
+
+    Joined, they are the text. A line keeps its `\n`, so a segment matches
+    as the whole text would (`$` before a break, nothing after the last one).
+    Migration 0006 splits stored texts the same way in SQL.
+    """
+    lines = text.split("\n")
+    pieces = [line + "\n" for line in lines[:-1]]
+    if lines[-1]:
+        pieces.append(lines[-1])
+    if not pieces:
+        return [(1, "")]
+    return [
+        (start + 1, "".join(pieces[start : start + SEGMENT_LINES]))
+        for start in range(0, len(pieces), SEGMENT_LINES)
+    ]
+
+
 def _texts_write(*, cursor, batch: Sequence[PendingFile], file_ids: dict) -> None:
-    """COPY the text of each file of a batch (grep_code reads it)."""
+    """COPY the text of each file of a batch in segments (grep_code reads them)."""
     with cursor.cursor.copy(_COPY_TEXTS) as copy:
         for pending in batch:
-            copy.write_row((file_ids[pending.walked.relative_path], pending.text))
+            file_id = file_ids[pending.walked.relative_path]
+            for first_line, content in text_segments(pending.text):
+                copy.write_row((file_id, first_line, content))
 
 
 def _symbols_write(

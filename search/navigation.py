@@ -837,10 +837,11 @@ def file_text_read(
     )
     rows = _fetch(
         alias,
-        "SELECT content FROM code_file_texts WHERE file_id = %(id)s",
+        "SELECT string_agg(content, '' ORDER BY first_line) FROM code_text_segments "
+        "WHERE file_id = %(id)s",
         {"id": file_id},
     )
-    if not rows:
+    if not rows or rows[0][0] is None:
         raise UnknownFile(
             f"{relative} was indexed before file texts were kept; index its "
             "repository again to read it here."

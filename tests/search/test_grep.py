@@ -8,9 +8,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
+from django.utils import timezone
 
-from indexing.models import CodeFile, CodeFileText
+from indexing.models import SEGMENT_LINES, CodeFile, CodeTextSegment, Repository
 from indexing.services import repository_index
+from indexing.storing import text_segments
 from registry.services import project_alias
 from search.exceptions import InvalidSearchQuery, UnknownLanguage
 from search.grep import code_grep, pattern_compile, pattern_literals, text_match_lines
@@ -251,6 +254,85 @@ def test_a_pattern_matching_every_line_gets_a_bounded_answer(project_factory, tm
     assert len(result.files[0].matches) == 20
 
 
+@pytest.mark.parametrize(
+    "text", ["", "a", "a\n", "\n\n", "a\nb", "a\nb\n", "x\n" * 400, "x\n" * 401 + "y"]
+)
+def test_segments_are_runs_of_lines_that_join_to_the_text(text):
+    segments = text_segments(text)
+    assert "".join(content for _, content in segments) == text
+    assert [first for first, _ in segments] == [
+        1 + SEGMENT_LINES * n for n in range(len(segments))
+    ]
+    # Every segment but the last holds SEGMENT_LINES whole lines.
+    assert all(content.count("\n") == SEGMENT_LINES for _, content in segments[:-1])
+
+
+def test_lines_across_segments_keep_their_numbers_totals_and_context(
+    project_factory, tmp_path
+):
+    root = tmp_path / "long"
+    root.mkdir()
+    lines = [f"line_{n} = {n}" for n in range(1, 451)]
+    lines[SEGMENT_LINES - 1] = "marker_near_the_end = 1"
+    lines[SEGMENT_LINES] = "marker_at_the_start = 2"
+    (root / "long.py").write_text("\n".join(lines) + "\n")
+    project = project_factory()
+    repository_index(project=project, repo_path=str(root), embed=False)
+    assert CodeTextSegment.objects.using(project_alias(project=project)).count() == 3
+    result = code_grep(project=project, pattern="marker_", context_lines=2)
+    [found] = result.files
+    assert [(m.line, m.column) for m in found.matches] == [
+        (SEGMENT_LINES, 1),
+        (SEGMENT_LINES + 1, 1),
+    ]
+    first, second = found.matches
+    assert first.context_after == ["marker_at_the_start = 2", "line_202 = 202"]
+    assert second.context_before == ["line_199 = 199", "marker_near_the_end = 1"]
+    counted = code_grep(project=project, pattern=r"^line_\d+ =", regex=True)
+    assert counted.matches == 448 and counted.totals_exact
+    last = code_grep(project=project, pattern="line_450", context_lines=3)
+    assert last.files[0].matches[0].context_after == []
+    per_file = code_grep(project=project, pattern="line_", max_per_file=5)
+    assert [m.line for m in per_file.files[0].matches] == [1, 2, 3, 4, 5]
+    assert per_file.files[0].total == 448
+
+
+def test_the_migration_splits_stored_texts_as_the_indexer_does(
+    project_factory, tmp_path
+):
+    alias = project_alias(project=project_factory())
+    texts = ["", "one", "one\n", "a\nb\n\n", "x\n" * 400, "y\n" * 399 + "z", "\n" * 201]
+    call_command(
+        "migrate", "indexing", "0005", database=alias, interactive=False, verbosity=0
+    )
+    repository = Repository.objects.using(alias).create(path="/r", name="r")
+    with connections[alias].cursor() as cursor:
+        for number, text in enumerate(texts):
+            file = CodeFile.objects.using(alias).create(
+                repository=repository,
+                relative_path=f"f{number}.txt",
+                language="text",
+                size_bytes=len(text),
+                sha256="",
+                mtime=0.0,
+                indexed_at=timezone.now(),
+                analysis_version=2,
+            )
+            cursor.execute(
+                "INSERT INTO code_file_texts (file_id, content) VALUES (%s, %s)",
+                [file.id, text],
+            )
+    call_command("migrate", "indexing", database=alias, interactive=False, verbosity=0)
+    stored = {}
+    for segment in CodeTextSegment.objects.using(alias).order_by("first_line"):
+        stored.setdefault(segment.file.relative_path, []).append(
+            (segment.first_line, segment.content)
+        )
+    assert stored == {
+        f"f{number}.txt": text_segments(text) for number, text in enumerate(texts)
+    }
+
+
 def test_the_scan_stops_at_its_time_budget(project_factory, tmp_path, settings):
     root = tmp_path / "slow"
     root.mkdir()
@@ -287,10 +369,10 @@ def test_a_changed_file_replaces_its_text_and_a_deleted_one_loses_it(indexed, re
         ("app/web/views.js", 1)
     ]
     assert code_grep(project=indexed, pattern="renderHeader").files == []
-    assert CodeFileText.objects.using(alias).count() == 2
-    assert set(CodeFile.objects.using(alias).values_list("text__file", flat=True)) == {
+    assert set(CodeTextSegment.objects.using(alias).values_list("file", flat=True)) == {
         *CodeFile.objects.using(alias).values_list("id", flat=True)
     }
+    assert CodeFile.objects.using(alias).count() == 2
 
 
 def test_files_indexed_before_texts_are_named_in_a_note(indexed):
@@ -298,7 +380,7 @@ def test_files_indexed_before_texts_are_named_in_a_note(indexed):
     CodeFile.objects.using(alias).filter(relative_path="docs/notes.md").update(
         analysis_version=1
     )
-    CodeFileText.objects.using(alias).filter(
+    CodeTextSegment.objects.using(alias).filter(
         file__relative_path="docs/notes.md"
     ).delete()
     result = code_grep(project=indexed, pattern="parse_header")

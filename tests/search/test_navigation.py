@@ -292,7 +292,11 @@ def test_a_project_from_before_symbols_gets_them_after_migrating_and_reindexing(
     with pytest.raises(ProjectSchemaOutdated, match="migrate_projects"):
         symbol_find(project=project, name="parse_all")
     [migrated] = project_databases_migrate(projects=[project])
-    assert migrated.applied == ["indexing.0004_symbols", "indexing.0005_file_texts"]
+    assert migrated.applied == [
+        "indexing.0004_symbols",
+        "indexing.0005_file_texts",
+        "indexing.0006_text_segments",
+    ]
     # Files stored by an older analysis count as changed on the next run.
     from indexing.models import CodeFile
 
