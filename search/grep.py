@@ -25,6 +25,7 @@ import re
 import re._parser as sre_parse
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import re2
@@ -620,6 +621,7 @@ def code_grep(
             cut_by_scan = len(candidates) > scan_limit
             candidates = candidates[:scan_limit]
             result = _verify(
+                alias=alias,
                 cursor=cursor,
                 texts_cursor=texts_cursor,
                 compiled=compiled,
@@ -707,8 +709,55 @@ def _batches(candidates: list[tuple]):
         yield batch
 
 
+def _segments_read(*, cursor, batch: list[tuple]) -> dict[int, tuple[int, bytes]]:
+    """Return {segment id: (first line, text)} of a batch of candidate files."""
+    cursor.execute(_TEXTS_SQL, [[segment for row in batch for segment in row[8]]])
+    return {segment: (first, text) for segment, first, text in cursor.fetchall()}
+
+
+def _segments_read_apart(*, alias: str, batch: list[tuple]) -> dict:
+    """Read a batch on this thread's own connection, in a transaction of its own."""
+    connection = project_connection(database_name=alias)
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        cursor.cursor.adapters.register_loader("text", _RawText)
+        cursor.execute(
+            "SELECT set_config('statement_timeout', %s, true)",
+            [str(int(settings.GREP_TIMEOUT_SECONDS * 1000))],
+        )
+        return _segments_read(cursor=cursor, batch=batch)
+
+
+def _segments_stream(*, batches: list[list[tuple]], texts_cursor, alias: str):
+    """Yield (batch, its segments); with several batches, read the next one meanwhile.
+
+    Reading is PostgreSQL's work (TOAST pages, the socket) and matching is
+    Python's: with the next batch read on a second connection from a
+    thread, the two overlap on two cores (`return` over 5,122 files: PG
+    waits were 250 of 400 ms). One batch, the selective case, is read here.
+    """
+    if len(batches) <= 1:
+        for batch in batches:
+            yield batch, _segments_read(cursor=texts_cursor, batch=batch)
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grep-read")
+    try:
+        ahead = pool.submit(_segments_read_apart, alias=alias, batch=batches[0])
+        for number, batch in enumerate(batches):
+            segments = ahead.result()
+            if number + 1 < len(batches):
+                ahead = pool.submit(
+                    _segments_read_apart, alias=alias, batch=batches[number + 1]
+                )
+            yield batch, segments
+    finally:
+        # The reader's connection goes back to the alias' pool.
+        pool.submit(lambda: project_connection(database_name=alias).close())
+        pool.shutdown(wait=True)
+
+
 def _verify(
     *,
+    alias: str,
     cursor,
     texts_cursor,
     compiled: CompiledPattern,
@@ -727,7 +776,10 @@ def _verify(
     files_matched = total_lines = scanned = 0
     listed = 0
     exact, timed_out = True, False
-    for batch in _batches(candidates):
+    stream = _segments_stream(
+        batches=list(_batches(candidates)), texts_cursor=texts_cursor, alias=alias
+    )
+    for batch, segments in stream:
         now = time.monotonic()
         if now > deadline:
             timed_out, exact = True, False
@@ -735,13 +787,6 @@ def _verify(
         if count_until is not None and now > count_until:
             exact = False
             break
-        texts_cursor.execute(
-            _TEXTS_SQL, [[segment for row in batch for segment in row[8]]]
-        )
-        segments = {
-            segment: (first_line, text)
-            for segment, first_line, text in texts_cursor.fetchall()
-        }
         for row in batch:
             scanned += 1
             shown: list[tuple[bytes, list]] = []
@@ -773,6 +818,7 @@ def _verify(
                 pending.append((row, shown, lines))
         if listed >= max_matches and count_until is None:
             count_until = time.monotonic() + settings.GREP_COUNT_SECONDS
+    stream.close()
     if pending:
         keys = [
             (row[0], m[0])
