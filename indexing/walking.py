@@ -451,6 +451,77 @@ def repository_walk(
     return WalkResult(files=files, skipped=skipped)
 
 
+def path_examine(
+    *,
+    root: str,
+    relative_path: str,
+    max_file_bytes: int = 1_000_000,
+    languages: Callable[[str], str | None] | None = None,
+) -> WalkedFile | str:
+    """Return one file of the repository as the walk would select it, or why not.
+
+    The same rules as repository_walk, applied to the directories on the way
+    down and to the file, without listing anything else: what a watcher or
+    an assistant that just saved a file needs. Besides the walk's reasons:
+    "missing" (the path is not there, or a directory on the way is not a
+    directory), "vcs" (inside `.git` and the like, or the root
+    `.codebase-mcp`) and "not_a_file" (a directory).
+    """
+    root_path = _checked_root(root)
+    real_root = os.path.realpath(root_path)
+    parts = relative_path.split("/")
+    override = _load_rules(
+        os.path.join(root_path, TOOL_DIRECTORY_NAME, TOOL_IGNORE_NAME), prefix=""
+    )
+    exclude = _load_rules(_git_info_exclude_path(root_path), prefix="")
+    gitignores: tuple[_IgnoreRules, ...] = ()
+    directory, prefix = root_path, ""
+    for depth, name in enumerate(parts):
+        last = depth == len(parts) - 1
+        if prefix and os.path.lexists(os.path.join(directory, VIRTUALENV_MARKER)):
+            return "vendored"
+        local = _load_rules_at(os.path.join(directory, GITIGNORE_NAME), prefix=prefix)
+        if local is not None:
+            gitignores = (local, *gitignores)
+        if name in VCS_DIRECTORY_NAMES or (not prefix and name == TOOL_DIRECTORY_NAME):
+            return "vcs"
+        path = os.path.join(directory, name)
+        try:
+            status = os.lstat(path)
+        except OSError:
+            return "missing"
+        is_symlink = stat.S_ISLNK(status.st_mode)
+        is_directory = stat.S_ISDIR(status.st_mode)
+        rules = _rule_chain(override, gitignores, exclude)
+        if rules and _is_ignored(prefix + name, is_directory, rules):
+            return "ignored"
+        if is_symlink:
+            return _symlink_reason(path, real_root)
+        if not last:
+            if not is_directory:
+                return "missing"
+            if name in VENDORED_DIRECTORY_NAMES or name.endswith(".egg-info"):
+                return "vendored"
+            directory, prefix = path, prefix + name + "/"
+            continue
+        if is_directory:
+            return "not_a_file"
+        if not stat.S_ISREG(status.st_mode):
+            return "unreadable"
+        return _examine_file(path, relative_path, max_file_bytes, languages)
+    return "missing"
+
+
+def _load_rules_at(path: str, *, prefix: str) -> _IgnoreRules | None:
+    """Compile the `.gitignore` at `path` if it is a regular file (never a link)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+    except OSError:
+        return None
+    return _load_rules(path, prefix=prefix)
+
+
 def _checked_root(root: str) -> str:
     """Return `root` as an absolute path, raising if it is not a directory."""
     path = os.path.abspath(os.fspath(root))

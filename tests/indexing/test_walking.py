@@ -13,6 +13,7 @@ from indexing.walking import (
     WalkedFile,
     WalkResult,
     file_is_binary,
+    path_examine,
     repository_walk,
 )
 
@@ -31,8 +32,32 @@ def write(root: Path, relative: str, content: str | bytes = PYTHON_SOURCE) -> Pa
 
 
 def walk(root: Path, **options: object) -> WalkResult:
-    """Walk `root` with the given options."""
-    return repository_walk(root=str(root), **options)  # type: ignore[arg-type]
+    """Walk `root` with the given options; check path_examine agrees on every path."""
+    result = repository_walk(root=str(root), **options)  # type: ignore[arg-type]
+    examine_agrees(root, result, **options)
+    return result
+
+
+def examine_agrees(root: Path, result: WalkResult, **options: object) -> None:
+    """Assert that each path under `root`, examined alone, is selected as the walk chose.
+
+    Every file, link and special file is asked, those inside `.git` and
+    ignored or vendored directories too: the walk's trees are the cases.
+    """
+    selected = {walked.relative_path: walked for walked in result.files}
+    asked = 0
+    for directory, names, files in os.walk(root, followlinks=False):
+        for name in files + [
+            n for n in names if os.path.islink(os.path.join(directory, n))
+        ]:
+            relative = Path(directory, name).relative_to(root).as_posix()
+            outcome = path_examine(root=str(root), relative_path=relative, **options)  # type: ignore[arg-type]
+            asked += 1
+            if relative in selected:
+                assert outcome == selected[relative], relative
+            else:
+                assert not isinstance(outcome, WalkedFile), relative
+    assert asked >= len(selected)
 
 
 def relative_paths(result: WalkResult) -> list[str]:
@@ -357,12 +382,13 @@ def test_languages_callback_filters_and_sees_posix_relative_paths(
         seen.append(relative_path)
         return "python" if relative_path.endswith(".py") else None
 
-    result = walk(repo, languages=languages)
+    result = repository_walk(root=str(repo), languages=languages)
 
     assert relative_paths(result) == ["src/pkg/mod.py"]
     assert result.skipped == {"unsupported_type": 1, "lock_file": 1}
     # Name-based rules run first, so lock files never reach the callback.
     assert sorted(seen) == ["src/pkg/data.xyz", "src/pkg/mod.py"]
+    examine_agrees(repo, result, languages=languages)
 
 
 # --- symlinks and unreadable entries --------------------------------------------
@@ -510,6 +536,31 @@ def test_relative_root_gives_absolute_paths(
 
     assert [walked.path for walked in result.files] == [str(repo / "src" / "main.py")]
     assert relative_paths(result) == ["src/main.py"]
+
+
+def test_a_path_alone_says_why_it_is_not_indexed(repo: Path) -> None:
+    write(repo, ".gitignore", "build/\n")
+    write(repo, "build/out.py")
+    write(repo, "src/app.py")
+    write(repo, ".git/HEAD", "ref: refs/heads/main\n")
+    write(repo, "env/pyvenv.cfg", "home = /usr\n")
+    write(repo, "env/lib/site.py")
+
+    def examine(relative: str) -> WalkedFile | str:
+        return path_examine(root=str(repo), relative_path=relative)
+
+    assert isinstance(examine("src/app.py"), WalkedFile)
+    assert examine("build/out.py") == "ignored"
+    assert examine(".git/HEAD") == "vcs"
+    assert examine("env/lib/site.py") == "vendored"
+    assert examine("src/gone.py") == "missing"
+    assert examine("src/app.py/inner.py") == "missing"
+    assert examine("src") == "not_a_file"
+    # Django's own tree, file by file, as the walk selects it.
+    import django
+
+    tree = Path(django.__file__).parent / "contrib" / "admin"
+    examine_agrees(tree, repository_walk(root=str(tree)))
 
 
 def test_empty_counter_when_nothing_is_skipped(repo: Path) -> None:
