@@ -7,13 +7,14 @@ from django.urls import reverse
 from ninja import Query, Router, Status
 
 from indexing.jobs import index_job_get, index_job_start
-from indexing.schemas import IndexIn, JobOut, RepositoryOut
+from indexing.schemas import IndexIn, JobOut, RefreshedOut, RefreshIn, RepositoryOut
 from indexing.selectors import (
     RepositoryStatus,
     index_job_as_dict,
     index_job_list,
     repository_list,
 )
+from indexing.services import IndexSummary, repositories_refresh
 from registry.schemas import Text, error_responses
 from registry.selectors import project_get
 
@@ -39,6 +40,21 @@ def index_start(
         f"{request.resolver_match.namespace}:job_detail", kwargs={"job_id": job.id}
     )
     return Status(202, index_job_as_dict(job=job))
+
+
+@router.post(
+    "/projects/{id_or_name}/refresh",
+    response={200: list[RefreshedOut], **error_responses(400, 404, 409)},
+)
+def refresh(
+    request: HttpRequest, id_or_name: Text, payload: RefreshIn
+) -> list[IndexSummary]:
+    """Update the index with what changed on disk (or the named files) and say what changed."""
+    return repositories_refresh(
+        project=project_get(reference=id_or_name),
+        repository=payload.repository,
+        paths=payload.paths,
+    )
 
 
 @router.get(

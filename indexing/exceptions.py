@@ -25,6 +25,12 @@ class RepositoryPathInvalid(IndexingError):
     code = "invalid_repository_path"
 
 
+class UnknownRepository(IndexingError):
+    """No indexed repository of the project has that id, path or name."""
+
+    code = "unknown_repository"
+
+
 class IndexingInProgress(IndexingError):
     """Another run indexes the same project and repository right now."""
 

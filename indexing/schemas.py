@@ -25,6 +25,37 @@ class IndexIn(Schema):
     )
 
 
+class RefreshIn(Schema):
+    """What to bring up to date: every repository of the project, one, or some files."""
+
+    repository: Text | None = Field(
+        default=None,
+        description="An indexed repository (id, path or name); default: all of them.",
+    )
+    paths: list[Text] | None = Field(
+        default=None,
+        description="Only these files (absolute, or relative to the repository).",
+        examples=[["src/billing/invoice.py"]],
+    )
+
+
+class RefreshedOut(Schema):
+    """What a refresh did to one repository."""
+
+    repository_id: uuid.UUID
+    repository_path: str
+    files_indexed: int
+    files_unchanged: int
+    files_deleted: int
+    files_skipped: int
+    paths_refused: dict[str, str] = Field(
+        description="Named paths not indexed, each with the reason."
+    )
+    chunks_written: int
+    chunks_embedded: int
+    seconds: float
+
+
 class JobOut(Schema):
     """An indexing job with its progress counts."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -9,6 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from indexing.exceptions import UnknownRepository
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, IndexJob, Repository
 from registry.databases import project_connection, project_database_size
 from registry.models import Project
@@ -53,6 +56,29 @@ class ProjectStatus:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def repository_find(*, alias: str, reference: str) -> Repository:
+    """Return the project's indexed repository with that id, path or name."""
+    value = str(reference).strip()
+    try:
+        key = uuid.UUID(value)
+    except ValueError:
+        key = None
+    queryset = Repository.objects.using(alias)
+    found = (
+        queryset.filter(id=key).first()
+        if key
+        else queryset.filter(path=os.path.realpath(os.path.expanduser(value))).first()
+        or queryset.filter(name=value).first()
+    )
+    if found is None:
+        known = ", ".join(queryset.values_list("path", flat=True)[:10]) or "none yet"
+        raise UnknownRepository(
+            f"No repository {value!r} in this project (indexed: {known}); pass a "
+            "repository id or path, or index it first."
+        )
+    return found
 
 
 def repository_list(*, project: Project) -> list[RepositoryStatus]:

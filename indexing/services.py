@@ -39,11 +39,19 @@ from indexing.exceptions import (
     EmbeddingModelMismatch,
     IndexingInProgress,
     RepositoryPathInvalid,
+    UnknownRepository,
 )
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
+from indexing.selectors import repository_find
 from indexing.storing import ANALYSIS_VERSION, BatchWriter, PendingFile, chunk_rows
 from indexing.terms import symbol_words
-from indexing.walking import OPEN_FLAGS, repository_walk
+from indexing.walking import (
+    OPEN_FLAGS,
+    WalkedFile,
+    WalkResult,
+    path_examine,
+    repository_walk,
+)
 from registry.databases import project_connection, repository_lock_key
 from registry.models import Project
 from registry.services import project_alias
@@ -84,6 +92,8 @@ class IndexSummary(IndexProgress):
     store_seconds: float = 0.0
     embed_seconds: float = 0.0
     embedding_model: str = ""
+    # Named paths (a run with `paths`) left out, each with the walk's reason.
+    paths_refused: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -299,8 +309,16 @@ def repository_index(
     embed: bool = True,
     progress: ProgressCallback | None = None,
     embedder: Embedder | None = None,
+    paths: Sequence[str] | None = None,
 ) -> IndexSummary:
     """Index (or re-index incrementally) a repository into a project.
+
+    With `paths` (relative to the repository, or absolute under it) only
+    those files are looked at, without walking the repository: changed or
+    new ones are indexed, missing ones removed, and one the walk would skip
+    (ignored, vendored, binary...) is removed too and named in
+    `paths_refused` with the reason. Same transactions, lock and vector
+    reuse as a full run.
 
     Raise RepositoryPathInvalid for a bad path, IndexingInProgress when another
     run holds the same project and repository, EmbeddingModelMismatch when the
@@ -308,6 +326,7 @@ def repository_index(
     """
     started = time.monotonic()
     root = repository_path_validate(repo_path=repo_path)
+    named = None if paths is None else _paths_relative(root=root, paths=paths)
     alias = project_alias(project=project)
     connection = project_connection(database_name=alias)
     connection.ensure_connection()
@@ -333,6 +352,7 @@ def repository_index(
             root=root,
             force_reindex=force_reindex,
             reporter=_Reporter(progress),
+            named=named,
         )
         summary.store_seconds = time.monotonic() - started
         if embedder is not None and space is not None:
@@ -366,26 +386,31 @@ def _store_phase(
     root: Path,
     force_reindex: bool,
     reporter: _Reporter,
+    named: list[str] | None = None,
 ) -> IndexSummary:
     repository, _ = Repository.objects.using(alias).get_or_create(
         path=str(root), defaults={"name": root.name}
     )
     summary = IndexSummary(repository_id=str(repository.id), repository_path=str(root))
-    walk = repository_walk(
-        root=str(root),
-        max_file_bytes=settings.INDEX_MAX_FILE_BYTES,
-        languages=language_for_path,
-    )
+    if named is None:
+        walk = repository_walk(
+            root=str(root),
+            max_file_bytes=settings.INDEX_MAX_FILE_BYTES,
+            languages=language_for_path,
+        )
+    else:
+        walk = _paths_walk(root=root, named=named, summary=summary)
     skipped: Counter[str] = Counter(walk.skipped)
     summary.files_total = len(walk.files)
     summary.phase = "storing"
     reporter(summary, force=True)
 
+    files = CodeFile.objects.using(alias).filter(repository=repository)
+    if named is not None:
+        files = files.filter(relative_path__in=named)
     known = {
         row["relative_path"]: row
-        for row in CodeFile.objects.using(alias)
-        .filter(repository=repository)
-        .values(
+        for row in files.values(
             "id", "relative_path", "sha256", "size_bytes", "mtime", "analysis_version"
         )
     }
@@ -512,6 +537,115 @@ def _store_phase(
     )
     reporter(summary, force=True)
     return summary
+
+
+def repositories_refresh(
+    *,
+    project: Project,
+    repository: str | None = None,
+    paths: Sequence[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[IndexSummary]:
+    """Bring the index up to date with the files on disk; return a summary per repository.
+
+    Every indexed repository of the project, or the one named (id, path or
+    name). An unchanged file costs a stat, a changed one a re-analysis
+    (vectors reused by content), a deleted one its rows. With `paths`, only
+    those files are looked at (absolute paths pick their repository).
+    """
+    alias = project_alias(project=project)
+    if repository is not None:
+        chosen = [repository_find(alias=alias, reference=repository)]
+    else:
+        chosen = list(Repository.objects.using(alias).order_by("path"))
+    if not chosen:
+        raise UnknownRepository(
+            f"Project {project.name!r} has no indexed repository yet; index one "
+            "first (index_repository, or manage.py index PATH)."
+        )
+    groups: dict[str, list[str] | None] = {r.path: None for r in chosen}
+    if paths is not None:
+        groups = {r.path: [] for r in chosen}
+        for given in paths:
+            owner = _path_owner(given=given, roots=list(groups))
+            groups[owner].append(given)
+        groups = {root: named for root, named in groups.items() if named}
+    return [
+        repository_index(
+            project=project, repo_path=root, paths=named, progress=progress
+        )
+        for root, named in groups.items()
+    ]
+
+
+def _path_owner(*, given: object, roots: list[str]) -> str:
+    """Return the repository root a named path belongs to."""
+    if isinstance(given, str) and os.path.isabs(given):
+        resolved = os.path.realpath(given)
+        for root in sorted(roots, key=len, reverse=True):
+            if resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep):
+                return root
+        raise RepositoryPathInvalid(
+            f"{given} is in none of the indexed repositories ({', '.join(roots)}); "
+            "index its repository first."
+        )
+    if len(roots) != 1:
+        raise RepositoryPathInvalid(
+            f"{given!r} is relative and the project has {len(roots)} repositories; "
+            "name the repository, or give absolute paths."
+        )
+    return roots[0]
+
+
+def _paths_relative(*, root: Path, paths: Sequence[str]) -> list[str]:
+    """Return the named paths relative to `root` (POSIX), or raise RepositoryPathInvalid."""
+    if isinstance(paths, str) or not all(isinstance(p, str) for p in paths):
+        raise RepositoryPathInvalid("paths must be a list of file paths.")
+    out: list[str] = []
+    for given in paths:
+        if not given.strip() or "\x00" in given or not _utf8(given):
+            raise RepositoryPathInvalid(
+                f"{given!r} is not a usable file path; give paths relative to "
+                f"{root} or absolute under it."
+            )
+        path = Path(os.path.expanduser(given.strip()))
+        absolute = Path(os.path.normpath(path if path.is_absolute() else root / path))
+        if absolute.parent.exists():
+            # The root is resolved; resolve the directory part the same way
+            # (the file itself may be a link, or gone).
+            absolute = absolute.parent.resolve() / absolute.name
+        try:
+            relative = absolute.relative_to(root)
+        except ValueError:
+            raise RepositoryPathInvalid(
+                f"{given} is outside the repository {root}; give paths inside it."
+            ) from None
+        if not relative.parts:
+            raise RepositoryPathInvalid(
+                f"{given} is the repository itself; name files inside it, or "
+                "refresh without paths."
+            )
+        out.append(relative.as_posix())
+    return list(dict.fromkeys(out))
+
+
+def _paths_walk(*, root: Path, named: list[str], summary: IndexSummary) -> WalkResult:
+    """Examine the named files alone, as the walk would; note each refused one."""
+    files: list[WalkedFile] = []
+    skipped: Counter[str] = Counter()
+    for relative in named:
+        outcome = path_examine(
+            root=str(root),
+            relative_path=relative,
+            max_file_bytes=settings.INDEX_MAX_FILE_BYTES,
+            languages=language_for_path,
+        )
+        if isinstance(outcome, WalkedFile):
+            files.append(outcome)
+        elif outcome != "missing":
+            skipped[outcome] += 1
+            summary.paths_refused[relative] = outcome
+    return WalkResult(files=files, skipped=skipped)
 
 
 def chunk_vectors(

@@ -315,6 +315,28 @@ def index_render(result) -> str:
     )
 
 
+def refresh_render(result) -> str:
+    lines = [
+        f"refreshed {len(result.repositories)} repositories of project "
+        f"{result.project.name} in {result.duration_seconds:.2f} s"
+    ]
+    for repo in result.repositories:
+        changed = repo.files_indexed + repo.files_deleted
+        lines.append(
+            f"{repo.repository_path}: "
+            + (
+                f"{repo.files_indexed} re-indexed, {repo.files_deleted} removed, "
+                f"{repo.chunks_written} chunks written, {repo.chunks_embedded} embedded"
+                if changed
+                else "up to date"
+            )
+            + f" ({repo.files_unchanged} unchanged)"
+        )
+        for path, reason in sorted(repo.paths_refused.items()):
+            lines.append(f"  not indexed: {path} ({reason})")
+    return "\n".join(lines)
+
+
 def job_started_render(result) -> str:
     return (
         f"job {result.job_id} {result.status}: indexing {result.repo_path} into "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from indexing.schemas import RefreshedOut
 from search.schemas import (
     FileOutlineOut,
     GrepSearchOut,
@@ -42,6 +43,12 @@ class IndexResult(BaseModel):
     chunks_written: int
     chunks_embedded: int
     embedding_model: str
+    duration_seconds: float
+    project: ProjectRef
+
+
+class RefreshResult(BaseModel):
+    repositories: list[RefreshedOut]
     duration_seconds: float
     project: ProjectRef
 

@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_get, index_job_start
+from indexing.schemas import RefreshedOut
 from indexing.selectors import index_job_as_dict, project_status
-from indexing.services import IndexProgress, repository_index
+from indexing.services import IndexProgress, repositories_refresh, repository_index
 from mcp_bridge import renderings
 from mcp_bridge.resolution import (
     ResolvedProject,
@@ -46,6 +47,7 @@ from mcp_bridge.schemas import (
     ProjectList,
     ProjectRef,
     ProjectStatusResult,
+    RefreshResult,
     RepositoryInfo,
     SearchCodeResult,
     SearchHit,
@@ -347,6 +349,53 @@ def index_repository(
         project=_ref(resolved),
     )
     return _answer(result, renderings.index_render(result))
+
+
+@server.tool()
+@_tool_call
+def refresh_index(
+    ctx: Context,
+    project_id: ProjectIdArg = None,
+    repository_id: Annotated[
+        str | None,
+        Field(
+            description="Only this indexed repository (id, path or name); default: "
+            "every repository of the project."
+        ),
+    ] = None,
+    paths: Annotated[
+        list[str] | None,
+        Field(
+            description="Only these files (absolute, or relative to the "
+            "repository): the fastest update after editing them. Deleted files "
+            "are removed; ignored ones are refused with the reason."
+        ),
+    ] = None,
+) -> Annotated[CallToolResult, RefreshResult]:
+    """Update the index with what changed on disk since it was last indexed, and return what changed.
+
+    Call it right after editing files, so that search_code, find_symbol,
+    find_references and grep_code see the new code. Without paths it checks
+    every file by size and time (unchanged files are not read); with paths
+    only those files. Embeds the new chunks before returning.
+    """
+    resolved = _resolve(project_id, ctx)
+    started = time.monotonic()
+    summaries = repositories_refresh(
+        project=resolved.project,
+        repository=repository_id,
+        paths=paths,
+        progress=_progress_sender(ctx),
+    )
+    result = RefreshResult(
+        repositories=[
+            RefreshedOut.model_validate(summary, from_attributes=True)
+            for summary in summaries
+        ],
+        duration_seconds=round(time.monotonic() - started, 3),
+        project=_ref(resolved),
+    )
+    return _answer(result, renderings.refresh_render(result))
 
 
 @server.tool()

@@ -1,5 +1,8 @@
 """Domain errors of search; messages say what to change."""
 
+# Which repository a filter names is the indexing layer's to say.
+from indexing.exceptions import UnknownRepository  # noqa: F401
+
 
 class SearchError(Exception):
     """Base class: an expected failure with a message meant for the user."""
@@ -9,10 +12,6 @@ class SearchError(Exception):
 
 class InvalidSearchQuery(SearchError):
     code = "invalid_query"
-
-
-class UnknownRepository(SearchError):
-    code = "unknown_repository"
 
 
 class UnknownFile(SearchError):

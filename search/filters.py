@@ -7,13 +7,11 @@ with a message that says what to send instead.
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 
 from indexing.chunking import LANGUAGE_BY_EXTENSION
-from indexing.models import Repository
-from search.exceptions import InvalidSearchQuery, UnknownLanguage, UnknownRepository
+from indexing.selectors import repository_find
+from search.exceptions import InvalidSearchQuery, UnknownLanguage
 
 MAX_QUERY_CHARS = 2000
 MAX_FILTER_CHARS = 1000
@@ -119,25 +117,7 @@ def like_escape(text: str) -> str:
 
 
 def repository_resolve(*, alias: str, repository: str) -> str:
-    value = str(repository).strip()
-    try:
-        key = uuid.UUID(value)
-    except ValueError:
-        key = None
-    queryset = Repository.objects.using(alias)
-    found = (
-        queryset.filter(id=key).first()
-        if key
-        else queryset.filter(path=os.path.realpath(os.path.expanduser(value))).first()
-        or queryset.filter(name=value).first()
-    )
-    if found is None:
-        known = ", ".join(queryset.values_list("path", flat=True)[:10]) or "none yet"
-        raise UnknownRepository(
-            f"No repository {value!r} in this project (indexed: {known}); pass a "
-            "repository id or path, or index it first."
-        )
-    return str(found.id)
+    return str(repository_find(alias=alias, reference=repository).id)
 
 
 def chunk_filter_sql(

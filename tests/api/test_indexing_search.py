@@ -302,3 +302,36 @@ def test_grep_through_the_api(api, repo, indexed):
         ).status_code
         == 422
     )
+
+
+def test_refresh_updates_named_files_and_refuses_what_it_cannot(api, repo, indexed):
+    (repo / "billing" / "refund.py").write_text(
+        "def refund_twice(amount):\n    return -2 * amount\n"
+    )
+    response = api.post(
+        "/api/projects/shop/refresh",
+        {"paths": ["billing/refund.py", "../escape.py"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "outside the repository" in response.json()["detail"]
+    response = api.post(
+        "/api/projects/shop/refresh",
+        {"paths": ["billing/refund.py"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    [repository] = response.json()
+    assert (repository["files_indexed"], repository["chunks_embedded"]) == (1, 1)
+    found = search(api, "refund_twice", mode="keyword")
+    assert found["results"][0]["file_path"] == "billing/refund.py"
+    everything = api.post(
+        "/api/projects/shop/refresh", {}, content_type="application/json"
+    )
+    assert everything.json()[0]["files_indexed"] == 0
+    unknown = api.post(
+        "/api/projects/shop/refresh",
+        {"repository": "nope"},
+        content_type="application/json",
+    )
+    assert unknown.status_code == 404

@@ -11,6 +11,7 @@ CALLS = {
     "set_working_directory": {"directory": "/tmp"},
     "index_repository": {"repo_path": "/tmp/nowhere"},
     "start_indexing_background": {"repo_path": "/tmp/nowhere"},
+    "refresh_index": {"paths": ["a.py"]},
     "get_indexing_status": {"job_id": "00000000-0000-0000-0000-000000000000"},
     "search_code": {"query": "retry"},
     "find_symbol": {"name": "parse"},

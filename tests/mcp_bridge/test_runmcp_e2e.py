@@ -33,6 +33,7 @@ TOOLS = {
     "find_references",
     "file_outline",
     "grep_code",
+    "refresh_index",
 }
 
 RETRY_SOURCE = textwrap.dedent(
@@ -254,6 +255,22 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
             assert "not a valid regex" in await call_error(
                 session, "grep_code", pattern="(x", regex=True
             )
+            # An assistant edits a file, refreshes it alone, and finds the edit.
+            (repo / "jitter.py").write_text(
+                "def jittered_pause(seconds):\n    return seconds * 1.5\n"
+            )
+            refreshed = await call(session, "refresh_index", paths=["jitter.py"])
+            [only] = refreshed["repositories"]
+            assert (only["files_indexed"], only["chunks_embedded"]) == (1, 1)
+            assert (await call(session, "find_symbol", name="jittered_pause"))[
+                "symbols"
+            ][0]["file_path"] == "jitter.py"
+            assert (await call(session, "refresh_index"))["repositories"][0][
+                "files_indexed"
+            ] == 0
+            (repo / "jitter.py").unlink()
+            gone = await call(session, "refresh_index", paths=["jitter.py"])
+            assert gone["repositories"][0]["files_deleted"] == 1
             # The hit's file, read back through the server as a resource.
             hit = found["results"][0]
             uri = (
