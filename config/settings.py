@@ -230,6 +230,14 @@ GREP_TIMEOUT_SECONDS = env.float("GREP_TIMEOUT_SECONDS", default=5.0)
 # of such totals exactly at three times. The lines listed are the same.
 GREP_COUNT_SECONDS = env.float("GREP_COUNT_SECONDS", default=0.1)
 
+# How long an index run waits for another run of the same repository to let
+# go of it before refusing (a watcher's batches and refresh_index meet there).
+INDEX_LOCK_WAIT_SECONDS = env.float("INDEX_LOCK_WAIT_SECONDS", default=2.0)
+
+# How long a count of indexed files changed on disk (project status, the
+# staleness note of every answer) is reused before the files are statted again.
+FRESHNESS_SECONDS = env.float("FRESHNESS_SECONDS", default=5.0)
+
 # --- Project resolution ----------------------------------------------------
 WORKFLOW_MCP_URL = env.str("WORKFLOW_MCP_URL", default="")
 WORKFLOW_MCP_TIMEOUT = env.float("WORKFLOW_MCP_TIMEOUT", default=1.0)

@@ -36,6 +36,11 @@ class Repository(models.Model):
     name = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
     last_indexed_at = models.DateTimeField(null=True, blank=True)
+    # The git HEAD the last full run read ("" outside a git work tree, or
+    # detached for the branch): what the index reflects, beside what is
+    # checked out now.
+    indexed_commit = models.CharField(max_length=64, blank=True, default="")
+    indexed_branch = models.TextField(blank=True, default="")
 
     class Meta:
         db_table = "repositories"

@@ -92,6 +92,25 @@ class RepositoryOut(Schema):
     chunks: int
     embedded_chunks: int
     last_indexed_at: datetime | None
+    indexed_commit: str | None = Field(
+        default=None, description="The git commit the last full index run read."
+    )
+    indexed_branch: str | None = None
+    head_commit: str | None = Field(
+        default=None, description="The git commit checked out now."
+    )
+    head_branch: str | None = None
+    files_changed: int = Field(
+        default=0,
+        description="Indexed files changed or gone on disk since indexing "
+        "(size and mtime; cached a few seconds).",
+    )
+    vectors_missing: int = Field(
+        default=0, description="Chunks still waiting for a vector."
+    )
+    watcher_running: bool = Field(
+        default=False, description="Whether a watcher keeps this repository fresh."
+    )
 
 
 class ProjectStatusOut(Schema):

@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from indexing.exceptions import UnknownRepository
+from indexing.freshness import repository_freshness
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, IndexJob, Repository
 from registry.databases import project_connection, project_database_size
 from registry.models import Project
@@ -27,6 +28,16 @@ class RepositoryStatus:
     chunks: int
     embedded_chunks: int
     last_indexed_at: str | None
+    # Freshness: the commit the last full run read against the one checked
+    # out now (None outside git), indexed files changed or gone on disk,
+    # chunks still waiting for a vector, and whether a watcher follows it.
+    indexed_commit: str | None = None
+    indexed_branch: str | None = None
+    head_commit: str | None = None
+    head_branch: str | None = None
+    files_changed: int = 0
+    vectors_missing: int = 0
+    watcher_running: bool = False
 
 
 @dataclass
@@ -99,18 +110,48 @@ def repository_list(*, project: Project) -> list[RepositoryStatus]:
         .values_list("repository_id", "n", "embedded")
     )
     chunks = {repo_id: (n, embedded) for repo_id, n, embedded in chunk_rows}
-    return [
-        RepositoryStatus(
-            id=str(repo.id),
-            path=repo.path,
-            name=repo.name,
-            files=files.get(repo.id, 0),
-            chunks=chunks.get(repo.id, (0, 0))[0],
-            embedded_chunks=chunks.get(repo.id, (0, 0))[1],
-            last_indexed_at=_iso(repo.last_indexed_at),
+    commits = _indexed_commits(alias=alias)
+    out = []
+    for repo in (
+        Repository.objects.using(alias)
+        .order_by("path")
+        .only("id", "path", "name", "last_indexed_at")
+    ):
+        total, embedded = chunks.get(repo.id, (0, 0))
+        indexed_commit, indexed_branch = commits.get(repo.id, ("", ""))
+        fresh = repository_freshness(alias=alias, repository_id=repo.id, root=repo.path)
+        out.append(
+            RepositoryStatus(
+                id=str(repo.id),
+                path=repo.path,
+                name=repo.name,
+                files=files.get(repo.id, 0),
+                chunks=total,
+                embedded_chunks=embedded,
+                last_indexed_at=_iso(repo.last_indexed_at),
+                indexed_commit=indexed_commit or None,
+                indexed_branch=indexed_branch or None,
+                head_commit=fresh.head_commit,
+                head_branch=fresh.head_branch,
+                files_changed=fresh.files_changed,
+                vectors_missing=total - embedded,
+                watcher_running=fresh.watcher_running,
+            )
         )
-        for repo in Repository.objects.using(alias).order_by("path")
-    ]
+    return out
+
+
+def _indexed_commits(*, alias: str) -> dict:
+    """Return {repository id: (commit, branch)} of the last full runs; {} before 0007."""
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = "
+            "'repositories' AND column_name = 'indexed_commit'"
+        )
+        if cursor.fetchone() is None:
+            return {}
+        cursor.execute("SELECT id, indexed_commit, indexed_branch FROM repositories")
+        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
 
 
 def project_status(*, project: Project, with_size: bool = True) -> ProjectStatus:

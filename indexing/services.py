@@ -41,6 +41,8 @@ from indexing.exceptions import (
     RepositoryPathInvalid,
     UnknownRepository,
 )
+from indexing.freshness import freshness_forget
+from indexing.gitstate import git_head
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
 from indexing.selectors import repository_find
 from indexing.storing import ANALYSIS_VERSION, BatchWriter, PendingFile, chunk_rows
@@ -94,6 +96,9 @@ class IndexSummary(IndexProgress):
     embedding_model: str = ""
     # Named paths (a run with `paths`) left out, each with the walk's reason.
     paths_refused: dict[str, str] = field(default_factory=dict)
+    # The git HEAD a full run read when it started (None outside git).
+    git_commit: str | None = None
+    git_branch: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -331,9 +336,17 @@ def repository_index(
     connection = project_connection(database_name=alias)
     connection.ensure_connection()
     key = repository_lock_key(str(root))
+    # Wait a moment before refusing: a run that just ended (or a client
+    # that just disconnected) releases its lock when its backend exits,
+    # which PostgreSQL does after the client has gone.
+    deadline = time.monotonic() + settings.INDEX_LOCK_WAIT_SECONDS
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        locked = cursor.fetchone()[0]
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            locked = cursor.fetchone()[0]
+            if locked or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
     if not locked:
         raise IndexingInProgress(
             f"{root} is being indexed into project {project.name!r} by another run; "
@@ -368,6 +381,7 @@ def repository_index(
             summary.embed_seconds = time.monotonic() - embed_started
         summary.phase = "completed"
         summary.seconds = time.monotonic() - started
+        freshness_forget(alias=alias)
         if progress:
             progress(summary)
         return summary
@@ -393,6 +407,10 @@ def _store_phase(
     )
     summary = IndexSummary(repository_id=str(repository.id), repository_path=str(root))
     if named is None:
+        # Read before the walk: the files then are this commit's or newer.
+        head = git_head(root=str(root))
+        if head is not None:
+            summary.git_commit, summary.git_branch = head.commit, head.branch
         walk = repository_walk(
             root=str(root),
             max_file_bytes=settings.INDEX_MAX_FILE_BYTES,
@@ -532,9 +550,14 @@ def _store_phase(
     summary.chunks_total = (
         CodeChunk.objects.using(alias).filter(repository=repository).count()
     )
-    Repository.objects.using(alias).filter(id=repository.id).update(
-        last_indexed_at=timezone.now()
-    )
+    recorded: dict = {"last_indexed_at": timezone.now()}
+    if named is None:
+        # A run of some files leaves the index at the commit it was at.
+        recorded |= {
+            "indexed_commit": summary.git_commit or "",
+            "indexed_branch": summary.git_branch or "",
+        }
+    Repository.objects.using(alias).filter(id=repository.id).update(**recorded)
     reporter(summary, force=True)
     return summary
 

@@ -390,6 +390,7 @@ def status_render(result) -> str:
     lines.extend(
         f"repository {r.path}: {r.files} files, {r.chunks} chunks, "
         f"{r.embedded_chunks} embedded, indexed {r.last_indexed_at or 'never'}"
+        + _freshness(r)
         for r in result.repositories
     )
     lines.extend(
@@ -397,6 +398,29 @@ def status_render(result) -> str:
         for job in result.running_jobs
     )
     return "\n".join(lines)
+
+
+def _commit(commit: str | None, branch: str | None) -> str:
+    return f"{commit[:12]}{f' ({branch})' if branch else ''}" if commit else "none"
+
+
+def _freshness(r) -> str:
+    """Say how far a repository's index is behind its files, in one clause each."""
+    parts = []
+    if r.indexed_commit or r.head_commit:
+        if r.indexed_commit == r.head_commit:
+            parts.append(f"at {_commit(r.head_commit, r.head_branch)}")
+        else:
+            parts.append(
+                f"index at {_commit(r.indexed_commit, r.indexed_branch)}, "
+                f"checked out {_commit(r.head_commit, r.head_branch)}"
+            )
+    if r.files_changed:
+        parts.append(f"{r.files_changed} files changed since indexing")
+    if r.vectors_missing:
+        parts.append(f"{r.vectors_missing} chunks without vectors")
+    parts.append("watched" if r.watcher_running else "not watched")
+    return "; " + "; ".join(parts)
 
 
 def working_directory_render(result) -> str:

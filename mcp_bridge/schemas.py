@@ -136,6 +136,21 @@ class RepositoryInfo(BaseModel):
     chunks: int
     embedded_chunks: int
     last_indexed_at: str | None
+    indexed_commit: str | None = Field(
+        default=None, description="The git commit the last full index run read."
+    )
+    indexed_branch: str | None = None
+    head_commit: str | None = Field(
+        default=None, description="The git commit checked out now."
+    )
+    head_branch: str | None = None
+    files_changed: int = Field(
+        default=0,
+        description="Indexed files changed or gone on disk since indexing; "
+        "refresh_index updates them.",
+    )
+    vectors_missing: int = 0
+    watcher_running: bool = False
 
 
 class ProjectStatusResult(BaseModel):

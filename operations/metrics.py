@@ -46,6 +46,10 @@ class ProjectMetrics:
     embedded_fraction: float
     embedding_model: str | None
     last_indexed_at: str | None
+    # Freshness: indexed files changed on disk since indexing, and how many
+    # repositories a watcher follows.
+    files_changed: int
+    repositories_watched: int
     queries_served: int
     queries_by_mode: dict[str, int]
     search_ms_total: float
@@ -101,6 +105,8 @@ def project_metrics(*, project: Project) -> ProjectMetrics:
         embedded_fraction=status.embedded_fraction,
         embedding_model=status.embedding_model,
         last_indexed_at=status.last_indexed_at,
+        files_changed=sum(r.files_changed for r in status.repositories),
+        repositories_watched=sum(r.watcher_running for r in status.repositories),
         queries_served=sum(searches.queries_by_mode.values()),
         queries_by_mode=searches.queries_by_mode,
         search_ms_total=round(searches.total_ms, 3),

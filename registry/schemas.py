@@ -195,6 +195,10 @@ class ProjectMetricsOut(Schema):
     embedded_fraction: float
     embedding_model: str | None
     last_indexed_at: datetime | None
+    files_changed: int = Field(
+        description="Indexed files changed or gone on disk since indexing."
+    )
+    repositories_watched: int = Field(description="Repositories a watcher keeps fresh.")
     queries_served: int = Field(description="Searches served since the project began.")
     queries_by_mode: dict[str, int]
     search_ms_total: float

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import OperationalError, transaction
 from psycopg.adapt import Loader
 
+from indexing.freshness import freshness_note
 from registry.databases import project_connection
 from registry.models import Project
 from registry.services import project_alias
@@ -595,6 +596,9 @@ def code_grep(
     sql = _CANDIDATES_SQL.format(filters=filters, narrow=narrow)
     timeout_ms = int(settings.GREP_TIMEOUT_SECONDS * 1000)
     notes: list[str] = []
+    stale = freshness_note(alias=alias)
+    if stale:
+        notes.append(stale)
     connection = project_connection(database_name=alias)
     try:
         with (

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from django.db import transaction
 
 from indexing.chunking.grammars import GRAMMARS
+from indexing.freshness import freshness_note
 from registry.databases import project_connection
 from registry.models import Project
 from registry.services import project_alias
@@ -108,6 +109,9 @@ def _prepare(*, project: Project) -> tuple[str, list[str]]:
             "searched here; index their repository again (manage.py index PATH or "
             "index_repository) to add them."
         )
+    stale = freshness_note(alias=alias)
+    if stale:
+        notes.append(stale)
     return alias, notes
 
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from indexing.embedders import Embedder, embedder_get
+from indexing.freshness import freshness_note
 from indexing.models import CodeChunk, EmbeddingSpace
 from indexing.terms import identifier_split
 from registry.databases import project_connection
@@ -382,6 +383,9 @@ def chunk_search(
         path_glob=path_glob,
     )
     notes: list[str] = []
+    stale = freshness_note(alias=alias)
+    if stale:
+        notes.append(stale)
     total, embedded = _embedded_counts(alias=alias)
     effective_mode = mode
     dimension = None

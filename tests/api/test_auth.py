@@ -102,6 +102,7 @@ def test_docs_and_schema_are_served(client, locked):
         ("PATCH", "/api/projects/{id_or_name}"),
         ("DELETE", "/api/projects/{id_or_name}"),
         ("POST", "/api/projects/{id_or_name}/index"),
+        ("POST", "/api/projects/{id_or_name}/refresh"),
         ("GET", "/api/projects/{id_or_name}/jobs"),
         ("GET", "/api/projects/{id_or_name}/repositories"),
         ("GET", "/api/projects/{id_or_name}/search"),

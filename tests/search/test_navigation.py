@@ -296,6 +296,7 @@ def test_a_project_from_before_symbols_gets_them_after_migrating_and_reindexing(
         "indexing.0004_symbols",
         "indexing.0005_file_texts",
         "indexing.0006_text_segments",
+        "indexing.0007_repository_git",
     ]
     # Files stored by an older analysis count as changed on the next run.
     from indexing.models import CodeFile

@@ -22,6 +22,8 @@ COLUMNS = (
     "p50 ms",
     "p95 ms",
     "last indexed",
+    "changed",
+    "watched",
 )
 
 
@@ -99,4 +101,6 @@ def _row(result: dict) -> tuple[str, ...]:
         number(result["search_latency_p50_ms"]),
         number(result["search_latency_p95_ms"]),
         (result["last_indexed_at"] or "never")[:19].replace("T", " "),
+        str(result["files_changed"]),
+        f"{result['repositories_watched']}/{result['repositories']}",
     )
