@@ -309,6 +309,8 @@ def test_a_second_job_for_the_same_repository_fails_while_the_first_runs(
     project_factory, settings, tmp_path
 ):
     settings.CELERY_BROKER_URL = ""
+    # Refuse at once rather than wait for the first run to let go.
+    settings.INDEX_LOCK_WAIT_SECONDS = 0.0
     files = 300
     repo = big_repository(tmp_path / "repo", files=files)
     project = project_factory()
