@@ -467,7 +467,7 @@ def _store_phase(
                     ),
                     existing_id=previous["id"] if previous else None,
                     definitions=analysis.definitions,
-                    references=analysis.references,
+                    uses=analysis.uses,
                     text=text,
                 )
             )

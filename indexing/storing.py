@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from indexing.chunking import Chunk, Definition, Reference
+from indexing.chunking import Chunk, Definition, NameUses
 from indexing.terms import header_terms, identifier_terms
 from indexing.walking import WalkedFile
 from registry.databases import project_connection
@@ -36,7 +36,7 @@ class PendingFile:
     rows: list[tuple]
     existing_id: int | None
     definitions: list[Definition] = field(default_factory=list)
-    references: list[Reference] = field(default_factory=list)
+    uses: list[NameUses] = field(default_factory=list)
     # The decoded text the chunks came from (what grep_code searches).
     text: str = ""
 
@@ -87,7 +87,7 @@ _COPY_SYMBOLS = (
     "FROM STDIN"
 )
 _COPY_REFERENCES = (
-    'COPY code_references (file_id, name, line, "column", kind, container) FROM STDIN'
+    "COPY code_references (file_id, name, lines, columns, kinds, containers) FROM STDIN"
 )
 _COPY_TEXTS = "COPY code_file_texts (file_id, content) FROM STDIN"
 _COPY_CHUNKS = (
@@ -268,16 +268,9 @@ def _symbols_write(
     with cursor.cursor.copy(_COPY_REFERENCES) as copy:
         for pending in batch:
             file_id = file_ids[pending.walked.relative_path]
-            for r in pending.references:
+            for u in pending.uses:
                 copy.write_row(
-                    (
-                        file_id,
-                        r.name,
-                        r.line,
-                        r.column,
-                        r.kind,
-                        r.container,
-                    )
+                    (file_id, u.name, u.lines, u.columns, u.kinds, u.containers)
                 )
 
 

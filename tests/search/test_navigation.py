@@ -292,7 +292,11 @@ def test_a_project_from_before_symbols_gets_them_after_migrating_and_reindexing(
     with pytest.raises(ProjectSchemaOutdated, match="migrate_projects"):
         symbol_find(project=project, name="parse_all")
     [migrated] = project_databases_migrate(projects=[project])
-    assert migrated.applied == ["indexing.0004_symbols", "indexing.0005_file_texts"]
+    assert migrated.applied == [
+        "indexing.0004_symbols",
+        "indexing.0005_file_texts",
+        "indexing.0006_reference_postings",
+    ]
     # Files stored by an older analysis count as changed on the next run.
     from indexing.models import CodeFile
 
@@ -310,3 +314,47 @@ def test_a_project_from_before_symbols_gets_them_after_migrating_and_reindexing(
         ).files_unchanged
         == 2
     )
+
+
+def test_references_kept_a_row_per_use_are_regrouped_by_the_migration(small):
+    import io
+
+    from django.core.management import call_command
+
+    from indexing.selectors import project_status
+    from registry.databases import project_connection
+    from registry.services import project_alias
+    from search.exceptions import ProjectSchemaOutdated
+
+    project, _ = small
+    alias = project_alias(project=project)
+    names = ("parse_all", "parse_header", "HEADER_RE", "re", "save", "line")
+    before = [reference_find(project=project, name=name).as_dict() for name in names]
+    uses = project_status(project=project).references
+
+    def migrate(target: str) -> None:
+        call_command(
+            "migrate",
+            "indexing",
+            target,
+            database=alias,
+            interactive=False,
+            verbosity=0,
+            stdout=io.StringIO(),
+        )
+
+    migrate("0005")
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute(
+            'SELECT count(*), count(DISTINCT (file_id, line, "column")) '
+            "FROM code_references"
+        )
+        assert cursor.fetchone() == (uses, uses)
+    assert project_status(project=project).references == uses
+    with pytest.raises(ProjectSchemaOutdated, match="migrate_projects"):
+        reference_find(project=project, name="parse_all")
+    migrate("0006")
+    assert [
+        reference_find(project=project, name=name).as_dict() for name in names
+    ] == before
+    assert project_status(project=project).references == uses
