@@ -266,12 +266,48 @@ def _symbols_write(
                     )
                 )
     with cursor.cursor.copy(_COPY_REFERENCES) as copy:
-        for pending in batch:
-            file_id = file_ids[pending.walked.relative_path]
-            for u in pending.uses:
-                copy.write_row(
-                    (file_id, u.name, u.lines, u.columns, u.kinds, u.containers)
-                )
+        copy.write(
+            "".join(
+                _uses_copy_rows(file_id=file_ids[p.walked.relative_path], uses=p.uses)
+                for p in batch
+            )
+        )
+
+
+# COPY's text format: a backslash escapes, a tab ends a value, a line end a row.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    return value if value.isidentifier() else value.translate(_COPY_ESCAPES)
+
+
+def _array_item(value: str | None) -> str:
+    """Return an element of a text array literal: quoted, or NULL."""
+    if value is None:
+        return "NULL"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _uses_copy_rows(*, file_id: int, uses: Sequence[NameUses]) -> str:
+    """Return a file's uses as code_references rows in COPY's text format.
+
+    Spelt here rather than by psycopg's write_row: adapting each list took
+    3 us per use on the writer thread, which shares the GIL with the
+    analysis of the next files; joining the numbers takes a tenth of that.
+    """
+    quoted: dict[str | None, str] = {}
+    rows = []
+    for u in uses:
+        for container in u.containers:
+            if container not in quoted:
+                quoted[container] = _copy_text(_array_item(container))
+        rows.append(
+            f"{file_id}\t{_copy_text(u.name)}\t{{{','.join(map(str, u.lines))}}}\t"
+            f"{{{','.join(map(str, u.columns))}}}\t{u.kinds}\t"
+            f"{{{','.join(map(quoted.__getitem__, u.containers))}}}\n"
+        )
+    return "".join(rows)
 
 
 class BatchWriter:
