@@ -129,12 +129,25 @@ class CodeSymbol(models.Model):
 
     Written in the same transaction as its file's chunks, and replaced with
     them. `chunk_id` is the smallest chunk holding the definition's first line.
+    No foreign-key constraints, as for references: their per-row checks took
+    a third of the rows' writing, and rows only come and go with their file
+    (the ORM still cascades). The (file, start_line) index serves lookups by
+    file.
     """
 
     repository = models.ForeignKey(
-        Repository, on_delete=models.CASCADE, related_name="symbols"
+        Repository,
+        on_delete=models.CASCADE,
+        related_name="symbols",
+        db_constraint=False,
     )
-    file = models.ForeignKey(CodeFile, on_delete=models.CASCADE, related_name="symbols")
+    file = models.ForeignKey(
+        CodeFile,
+        on_delete=models.CASCADE,
+        related_name="symbols",
+        db_constraint=False,
+        db_index=False,
+    )
     relative_path = models.TextField()
     language = models.CharField(max_length=32)
     name = models.TextField()
@@ -196,6 +209,7 @@ class CodeReference(models.Model):
         on_delete=models.CASCADE,
         related_name="references",
         db_constraint=False,
+        db_index=False,
     )
     name = models.TextField()
     lines = ArrayField(models.IntegerField())

@@ -124,7 +124,7 @@ def test_the_service_returns_one_result_per_project(project_factory):
         "indexing.0003_search_terms",
         "indexing.0004_symbols",
         "indexing.0005_file_texts",
-        "indexing.0006_reference_postings",
+        "indexing.0006_navigation_writes",
     ]
     assert project_databases_migrate(projects=[first])[0].applied == []
 

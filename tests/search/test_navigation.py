@@ -295,7 +295,7 @@ def test_a_project_from_before_symbols_gets_them_after_migrating_and_reindexing(
     assert migrated.applied == [
         "indexing.0004_symbols",
         "indexing.0005_file_texts",
-        "indexing.0006_reference_postings",
+        "indexing.0006_navigation_writes",
     ]
     # Files stored by an older analysis count as changed on the next run.
     from indexing.models import CodeFile

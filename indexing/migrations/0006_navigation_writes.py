@@ -1,11 +1,15 @@
-"""References as one row per name and file, the uses in parallel arrays.
+"""Cheaper writes of the navigation tables, which index runs spend most on.
 
-A row per use made writing the references the largest part of an index run
-(three index entries per use). The rows are regrouped here, in file order,
-so a project keeps answering find_references without being indexed again:
-the stored facts do not change, only their layout. Reversible: the arrays
-are unnested back into one row per use. Columns no query filters on are
-left out of ANALYZE.
+References become one row per name and file, the uses in parallel arrays:
+a row per use made writing them the largest part of an index run (three
+index entries per use). The rows are regrouped here, in file order, so a
+project keeps answering find_references without being indexed again: the
+stored facts do not change, only their layout. Reversible: the arrays are
+unnested back into one row per use.
+
+Symbols lose their foreign-key constraints and the index on file_id alone
+((file_id, start_line) serves), references their duplicate index on
+file_id; columns no query filters on are left out of ANALYZE.
 """
 
 import django.contrib.postgres.fields
@@ -77,6 +81,7 @@ class Migration(migrations.Migration):
                     "file",
                     models.ForeignKey(
                         db_constraint=False,
+                        db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="references",
                         to="indexing.codefile",
@@ -133,6 +138,27 @@ class Migration(migrations.Migration):
                 "r.lines, r.columns, string_to_array(r.kinds, NULL), r.containers"
                 ") AS u(line, col, letter, container)",
             ],
+        ),
+        migrations.AlterField(
+            model_name="codesymbol",
+            name="file",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="symbols",
+                to="indexing.codefile",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="codesymbol",
+            name="repository",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="symbols",
+                to="indexing.repository",
+            ),
         ),
         # An index run ends with ANALYZE: no query filters on these columns,
         # and sampling them took most of its time (arrays: 0.2 s of 0.24 on
