@@ -467,7 +467,7 @@ def _store_phase(
                     ),
                     existing_id=previous["id"] if previous else None,
                     definitions=analysis.definitions,
-                    uses=analysis.uses,
+                    reference_rows=analysis.reference_rows,
                     text=text,
                 )
             )

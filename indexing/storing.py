@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from indexing.chunking import Chunk, Definition, NameUses
+from indexing.chunking import Chunk, Definition
 from indexing.terms import header_terms, identifier_terms
 from indexing.walking import WalkedFile
 from registry.databases import project_connection
@@ -36,7 +36,8 @@ class PendingFile:
     rows: list[tuple]
     existing_id: int | None
     definitions: list[Definition] = field(default_factory=list)
-    uses: list[NameUses] = field(default_factory=list)
+    # The uses of each name (indexing.chunking.reference_row).
+    reference_rows: list[str] = field(default_factory=list)
     # The decoded text the chunks came from (what grep_code searches).
     text: str = ""
 
@@ -266,48 +267,10 @@ def _symbols_write(
                     )
                 )
     with cursor.cursor.copy(_COPY_REFERENCES) as copy:
-        copy.write(
-            "".join(
-                _uses_copy_rows(file_id=file_ids[p.walked.relative_path], uses=p.uses)
-                for p in batch
-            )
-        )
-
-
-# COPY's text format: a backslash escapes, a tab ends a value, a line end a row.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str) -> str:
-    return value if value.isidentifier() else value.translate(_COPY_ESCAPES)
-
-
-def _array_item(value: str | None) -> str:
-    """Return an element of a text array literal: quoted, or NULL."""
-    if value is None:
-        return "NULL"
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _uses_copy_rows(*, file_id: int, uses: Sequence[NameUses]) -> str:
-    """Return a file's uses as code_references rows in COPY's text format.
-
-    Spelt here rather than by psycopg's write_row: adapting each list took
-    3 us per use on the writer thread, which shares the GIL with the
-    analysis of the next files; joining the numbers takes a tenth of that.
-    """
-    quoted: dict[str | None, str] = {}
-    rows = []
-    for u in uses:
-        for container in u.containers:
-            if container not in quoted:
-                quoted[container] = _copy_text(_array_item(container))
-        rows.append(
-            f"{file_id}\t{_copy_text(u.name)}\t{{{','.join(map(str, u.lines))}}}\t"
-            f"{{{','.join(map(str, u.columns))}}}\t{u.kinds}\t"
-            f"{{{','.join(map(quoted.__getitem__, u.containers))}}}\n"
-        )
-    return "".join(rows)
+        for pending in batch:
+            if pending.reference_rows:
+                prefix = f"{file_ids[pending.walked.relative_path]}\t"
+                copy.write(prefix + f"\n{prefix}".join(pending.reference_rows) + "\n")
 
 
 class BatchWriter:

@@ -21,6 +21,7 @@ from indexing.chunking.chunk import (
     FileAnalysis,
     NameUses,
     Reference,
+    reference_row,
 )
 from indexing.chunking.files import file_analyse, file_chunk
 from indexing.chunking.grammars import code_languages
@@ -31,6 +32,7 @@ __all__ = [
     "Definition",
     "FileAnalysis",
     "NameUses",
+    "reference_row",
     "Reference",
     "file_analyse",
     "LANGUAGE_BY_EXTENSION",

@@ -88,9 +88,9 @@ def _syntax_analysis(
     chunks = chunker.chunk(list(captured), broken)
     if chunks is None:
         return None
-    analysis = FileAnalysis(chunks=chunks, definitions=[], uses=[])
+    analysis = FileAnalysis(chunks=chunks, definitions=[], reference_rows=[])
     if with_symbols:
-        analysis.definitions, analysis.uses = file_symbols(
+        analysis.definitions, analysis.reference_rows = file_symbols(
             captures=captures,
             source=source,
             language=language,
@@ -155,7 +155,7 @@ def file_analyse(
     definitions; a windowed file has none.
     """
     if not text or text.isspace():
-        return FileAnalysis(chunks=[], definitions=[], uses=[])
+        return FileAnalysis(chunks=[], definitions=[], reference_rows=[])
     budget = max(int(max_chars), MIN_CHARS)
     window_lines = max(int(window_lines), 1)
     overlap_lines = min(max(int(overlap_lines), 0), window_lines - 1)
@@ -184,4 +184,4 @@ def file_analyse(
             analysis.chunks = _finish(analysis.chunks)
             return analysis
     chunks = _finish(window_chunks(lines, budget, window_lines, overlap_lines))
-    return FileAnalysis(chunks=chunks, definitions=[], uses=[])
+    return FileAnalysis(chunks=chunks, definitions=[], reference_rows=[])

@@ -16,7 +16,7 @@ from typing import Final
 
 from tree_sitter import Node
 
-from indexing.chunking.chunk import KIND_LETTERS, Definition, NameUses
+from indexing.chunking.chunk import KIND_LETTERS, Definition, reference_row
 from indexing.chunking.grammars import (
     CALLEE_FIELDS,
     DECLARATION_KINDS,
@@ -234,8 +234,8 @@ def _uses(
     lines: list[str],
     found: list[TreeDefinition],
     own_names: set[int],
-) -> list[NameUses]:
-    """Return the uses of each name of a file, in file order.
+) -> list[str]:
+    """Return the uses of each name of a file, in file order, as reference rows.
 
     Every name node costs a few calls into the binding; what can be asked
     once per name, per parent node or per file is asked there instead.
@@ -298,14 +298,12 @@ def _uses(
                     before = line.encode()[: columns[index] - 1]
                     columns[index] = len(before.decode("utf-8", "ignore")) + 1
         out.append(
-            NameUses(
-                name=name,
-                lines=[row + 1 for row in rows],
-                columns=columns,
-                kinds="".join([kind.get(start, plain) for start in starts]),
-                containers=[
-                    containers[row] if row < rows_known else None for row in rows
-                ],
+            reference_row(
+                name,
+                [row + 1 for row in rows],
+                columns,
+                "".join([kind.get(start, plain) for start in starts]),
+                [containers[row] if row < rows_known else None for row in rows],
             )
         )
     return out
@@ -318,8 +316,8 @@ def file_symbols(
     language: str,
     lines: list[str],
     found: list[TreeDefinition],
-) -> tuple[list[Definition], list[NameUses]]:
-    """Return a parsed file's definitions, in file order, and the uses of its names.
+) -> tuple[list[Definition], list[str]]:
+    """Return a parsed file's definitions, in file order, and its reference rows.
 
     ``captures`` are those of the grammar's symbols query (LoadedGrammar).
     """

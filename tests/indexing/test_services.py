@@ -341,7 +341,7 @@ def test_uses_with_odd_names_and_containers_are_stored_as_written(project):
                 language="python",
                 rows=[],
                 existing_id=None,
-                uses=uses,
+                reference_rows=[u.row() for u in uses],
             )
         ],
     )
