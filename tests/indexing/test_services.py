@@ -199,12 +199,14 @@ def test_a_second_run_on_the_same_repository_is_refused(project, tmp_path):
     params = connections[alias].get_connection_params()
     for key in ("pool", "cursor_factory", "context"):
         params.pop(key, None)
+    key = repository_lock_key(str(repo.resolve()))
     with psycopg.connect(**params, autocommit=True) as other:
-        other.execute(
-            "SELECT pg_advisory_lock(%s)", [repository_lock_key(str(repo.resolve()))]
-        )
+        other.execute("SELECT pg_advisory_lock(%s)", [key])
         with pytest.raises(IndexingInProgress, match="another run"):
             repository_index(project=project, repo_path=str(repo))
+        # Closing a connection does not wait for its server process to end
+        # and drop the lock; unlocking does.
+        other.execute("SELECT pg_advisory_unlock(%s)", [key])
     assert repository_index(project=project, repo_path=str(repo)).files_indexed == 3
 
 
