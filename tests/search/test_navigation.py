@@ -124,6 +124,10 @@ def test_references_are_grouped_by_file_and_skip_strings_and_comments(small):
     imported = reference_find(project=project, name="parse_all")
     kinds = {(g.file_path, r.kind) for g in imported.files for r in g.references}
     assert kinds == {("app/other.py", "import"), ("app/other.py", "call")}
+    calls = reference_find(project=project, name="parse_all", kind="call")
+    assert calls.total_references == 1 and calls.files[0].total == 1
+    assert [(r.line, r.kind) for r in calls.files[0].references] == [(5, "call")]
+    assert reference_find(project=project, name="parse_all", kind="type").files == []
 
 
 def test_an_ambiguous_name_says_so_and_a_qualified_name_narrows(small):
