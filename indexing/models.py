@@ -9,6 +9,7 @@ registry so that any process can follow a job of any project.
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
@@ -133,12 +134,25 @@ class CodeSymbol(models.Model):
 
     Written in the same transaction as its file's chunks, and replaced with
     them. `chunk_id` is the smallest chunk holding the definition's first line.
+    No foreign-key constraints, as for references: their per-row checks took
+    a third of the rows' writing, and rows only come and go with their file
+    (the ORM still cascades). The (file, start_line) index serves lookups by
+    file.
     """
 
     repository = models.ForeignKey(
-        Repository, on_delete=models.CASCADE, related_name="symbols"
+        Repository,
+        on_delete=models.CASCADE,
+        related_name="symbols",
+        db_constraint=False,
     )
-    file = models.ForeignKey(CodeFile, on_delete=models.CASCADE, related_name="symbols")
+    file = models.ForeignKey(
+        CodeFile,
+        on_delete=models.CASCADE,
+        related_name="symbols",
+        db_constraint=False,
+        db_index=False,
+    )
     relative_path = models.TextField()
     language = models.CharField(max_length=32)
     name = models.TextField()
@@ -182,38 +196,42 @@ class CodeSymbol(models.Model):
 
 
 class CodeReference(models.Model):
-    """One use of a name in a file (call, attribute, type, import or plain name).
+    """The uses of one name in one file (calls, attributes, types, imports, names).
 
-    The most numerous rows of a project (about 15 per chunk), so they carry
-    no repository column and no foreign-key constraint: a per-row constraint
-    check cost more than the row itself, and a file's references are only
-    ever written and deleted with the file (the ORM still cascades).
+    One row per name and file, its uses in parallel arrays in file order:
+    the most numerous facts of a project (about 15 per chunk) stored as a
+    quarter as many rows, since each row and each of its index entries cost
+    PostgreSQL more to write than its values. No repository column and no
+    foreign-key constraint: a per-row constraint check cost more than the row
+    itself, and a file's references are only ever written and deleted with
+    the file (the ORM still cascades).
     """
 
+    # Also the lookup by name: the files using a name, then their rows.
+    pk = models.CompositePrimaryKey("name", "file")
     file = models.ForeignKey(
         CodeFile,
         on_delete=models.CASCADE,
         related_name="references",
         db_constraint=False,
+        db_index=False,
     )
     name = models.TextField()
-    line = models.IntegerField()
-    column = models.IntegerField()
-    kind = models.CharField(max_length=16)
-    # Qualified name of the innermost definition around the use.
-    container = models.TextField(null=True, blank=True)  # noqa: DJ001 - none around
+    lines = ArrayField(models.IntegerField())
+    # 1-based, in characters.
+    columns = ArrayField(models.IntegerField())
+    # One letter per use (indexing.chunking.KIND_LETTERS): c call, a attribute,
+    # t type, i import, n plain name.
+    kinds = models.TextField()
+    # Qualified name of the innermost definition around each use, if any.
+    containers = ArrayField(models.TextField(null=True))
 
     class Meta:
         db_table = "code_references"
-        indexes = [
-            # By name, then file and line: totals per file and the first uses
-            # of each file are read from the index in order.
-            models.Index(fields=["name", "file", "line"], name="code_references_name"),
-            models.Index(fields=["file"], name="code_references_file"),
-        ]
+        indexes = [models.Index(fields=["file"], name="code_references_file")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.kind}) at line {self.line}"
+        return f"{self.name} ({len(self.kinds)} uses)"
 
 
 # Lines per row of code_text_segments (indexing.storing writes them).

@@ -199,9 +199,12 @@ def _navigation_counts(*, alias: str) -> tuple[int | None, int | None]:
         cursor.execute("SELECT to_regclass('code_symbols') IS NOT NULL")
         if not cursor.fetchone()[0]:
             return None, None
+        # Before indexing.0008 a reference was a row, not an array entry.
+        cursor.execute("SELECT to_regclass('code_references_name') IS NULL")
+        uses = "sum(cardinality(lines))" if cursor.fetchone()[0] else "count(*)"
         cursor.execute(
             "SELECT (SELECT count(*) FROM code_symbols), "
-            "(SELECT count(*) FROM code_references)"
+            f"(SELECT coalesce({uses}, 0) FROM code_references)"
         )
         symbols, references = cursor.fetchone()
     return symbols, references

@@ -510,7 +510,7 @@ def _store_phase(
                     ),
                     existing_id=previous["id"] if previous else None,
                     definitions=analysis.definitions,
-                    references=analysis.references,
+                    reference_rows=analysis.reference_rows,
                     text=text,
                 )
             )

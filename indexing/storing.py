@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from indexing.chunking import Chunk, Definition, Reference
+from indexing.chunking import Chunk, Definition
 from indexing.models import SEGMENT_LINES
 from indexing.terms import header_terms, identifier_terms
 from indexing.walking import WalkedFile
@@ -37,7 +37,8 @@ class PendingFile:
     rows: list[tuple]
     existing_id: int | None
     definitions: list[Definition] = field(default_factory=list)
-    references: list[Reference] = field(default_factory=list)
+    # The uses of each name (indexing.chunking.reference_row).
+    reference_rows: list[str] = field(default_factory=list)
     # The decoded text the chunks came from (what grep_code searches).
     text: str = ""
 
@@ -88,7 +89,7 @@ _COPY_SYMBOLS = (
     "FROM STDIN"
 )
 _COPY_REFERENCES = (
-    'COPY code_references (file_id, name, line, "column", kind, container) FROM STDIN'
+    "COPY code_references (file_id, name, lines, columns, kinds, containers) FROM STDIN"
 )
 _COPY_TEXTS = "COPY code_text_segments (file_id, first_line, content) FROM STDIN"
 _COPY_CHUNKS = (
@@ -289,18 +290,9 @@ def _symbols_write(
                 )
     with cursor.cursor.copy(_COPY_REFERENCES) as copy:
         for pending in batch:
-            file_id = file_ids[pending.walked.relative_path]
-            for r in pending.references:
-                copy.write_row(
-                    (
-                        file_id,
-                        r.name,
-                        r.line,
-                        r.column,
-                        r.kind,
-                        r.container,
-                    )
-                )
+            if pending.reference_rows:
+                prefix = f"{file_ids[pending.walked.relative_path]}\t"
+                copy.write(prefix + f"\n{prefix}".join(pending.reference_rows) + "\n")
 
 
 class BatchWriter:

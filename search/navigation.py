@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
 
+from indexing.chunking.chunk import KIND_LETTERS, KINDS_BY_LETTER
 from indexing.chunking.grammars import GRAMMARS
 from indexing.freshness import freshness_note
 from registry.databases import project_connection
@@ -34,8 +35,9 @@ MAX_BODY_LINES = 400
 SUGGESTIONS = 5
 
 _SCHEMA_HINT = (
-    "this project's database predates symbols and references; bring it up to "
-    "date with `manage.py migrate_projects`, then index its repositories again"
+    "this project's database predates the current symbol and reference tables; "
+    "bring it up to date with `manage.py migrate_projects` (and index its "
+    "repositories again if it had no symbols yet)"
 )
 
 
@@ -85,9 +87,16 @@ def _limit_clean(what: str, value: object, top: int) -> int:
 
 
 def _tables_exist(*, alias: str) -> tuple[bool, int]:
-    """Return whether the symbol tables exist, and how many files predate them."""
+    """Return whether the symbol tables exist, and how many files predate them.
+
+    References kept one row per use (before indexing.0008) count as missing:
+    the index of that layout is gone once the project is migrated.
+    """
     with project_connection(database_name=alias).cursor() as cursor:
-        cursor.execute("SELECT to_regclass('code_symbols') IS NOT NULL")
+        cursor.execute(
+            "SELECT to_regclass('code_symbols') IS NOT NULL "
+            "AND to_regclass('code_references_name') IS NULL"
+        )
         if not cursor.fetchone()[0]:
             return False, 0
         cursor.execute(
@@ -479,15 +488,17 @@ class ReferenceSearch:
         return asdict(self)
 
 
-# Totals per file come from the (name, file_id, line) index alone; the uses
-# shown are read file by file through it, at most per_file each, so a name
-# used 20,000 times costs its count and the rows shown, not a sort of all.
+# A name's uses in a file are one row (code_references): totals per file are
+# the lengths of its arrays, read through the (name, file_id) key; the uses
+# shown are unnested file by file, at most per_file each, so a name used
+# 20,000 times costs a row per file and the uses shown, not a sort of all.
 _REFERENCE_SQL = """
 WITH files AS MATERIALIZED (
-    SELECT r.file_id, count(*) AS uses FROM code_references r
-    JOIN code_files c ON c.id = r.file_id
-    WHERE r.name = %(name)s {kind} AND {where}
-    GROUP BY r.file_id
+    SELECT file_id, uses FROM (
+        SELECT r.file_id, {uses} AS uses FROM code_references r
+        JOIN code_files c ON c.id = r.file_id
+        WHERE r.name = %(name)s AND {where}
+    ) counted WHERE uses > 0
 ), shown AS (
     SELECT files.file_id, files.uses FROM files
     JOIN code_files f ON f.id = files.file_id
@@ -495,19 +506,24 @@ WITH files AS MATERIALIZED (
     ORDER BY f.relative_path, repo.path LIMIT %(limit)s
 )
 SELECT f.id, f.relative_path, repo.path, f.sha256, f.size_bytes, f.mtime,
-    u.line, u."column", u.kind, u.container,
+    u.line, u.col, u.letter, u.container,
     (SELECT sum(uses) FROM files), shown.uses, (SELECT count(*) FROM files)
 FROM shown
 JOIN code_files f ON f.id = shown.file_id
 JOIN repositories repo ON repo.id = f.repository_id
 CROSS JOIN LATERAL (
-    SELECT r.line, r."column", r.kind, r.container FROM code_references r
+    SELECT u.line, u.col, u.letter, u.container FROM code_references r,
+    unnest(r.lines, r.columns, string_to_array(r.kinds, NULL), r.containers)
+        AS u(line, col, letter, container)
     WHERE r.name = %(name)s AND r.file_id = shown.file_id {kind}
-    ORDER BY r.line, r."column" LIMIT %(per_file)s
+    ORDER BY u.line, u.col LIMIT %(per_file)s
 ) u
-ORDER BY f.relative_path, repo.path, u.line, u."column"
+ORDER BY f.relative_path, repo.path, u.line, u.col
 LIMIT %(limit)s
 """
+# With a kind, a file counts the letters of that kind among its uses.
+_ALL_USES = "cardinality(r.lines)"
+_USES_OF_KIND = "length(r.kinds) - length(replace(r.kinds, %(letter)s, ''))"
 _DEFINITIONS_SQL = """
 SELECT c.qualified_name, c.kind, r.path, c.relative_path, c.start_line, c.end_line
 FROM code_symbols c JOIN repositories r ON r.id = c.repository_id
@@ -548,8 +564,14 @@ def reference_find(
         directory=directory,
     )
     short = query.replace("::", ".").rsplit(".", 1)[-1] or query
-    params.update(name=short, kind=kind, limit=limit, per_file=per_file)
-    kind_sql = "AND r.kind = %(kind)s" if kind else ""
+    params.update(
+        name=short,
+        letter=KIND_LETTERS.get(kind or ""),
+        limit=limit,
+        per_file=per_file,
+    )
+    kind_sql = "AND u.letter = %(letter)s" if kind else ""
+    uses_sql = _USES_OF_KIND if kind else _ALL_USES
     defined = _fetch(alias, _DEFINITIONS_SQL.format(where=where), params)
     definitions = [
         DefinitionRef(
@@ -592,7 +614,9 @@ def reference_find(
                 "uses are matched by name and may mean any of them. Narrow with a "
                 "qualified name, path_glob or repository."
             )
-    rows = _fetch(alias, _REFERENCE_SQL.format(kind=kind_sql, where=where), params)
+    rows = _fetch(
+        alias, _REFERENCE_SQL.format(kind=kind_sql, uses=uses_sql, where=where), params
+    )
     total_files = rows[0][12] if rows else 0
     files = FileCache()
     grouped: dict[int, FileReferences] = {}
@@ -606,7 +630,7 @@ def reference_find(
         mtime,
         line,
         column,
-        use,
+        letter,
         container,
         _,
         file_total,
@@ -626,7 +650,11 @@ def reference_find(
         text = lines[line - 1].strip() if lines and 0 < line <= len(lines) else ""
         group.references.append(
             ReferenceHit(
-                line=line, column=column, kind=use, text=text[:300], container=container
+                line=line,
+                column=column,
+                kind=KINDS_BY_LETTER[letter],
+                text=text[:300],
+                container=container,
             )
         )
         shown += 1

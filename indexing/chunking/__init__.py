@@ -15,7 +15,14 @@ definitions, ``windows`` packs lines, ``parsers`` loads grammars, and
 ``symbols`` reads definitions and references from the same parse.
 """
 
-from indexing.chunking.chunk import Chunk, Definition, FileAnalysis, Reference
+from indexing.chunking.chunk import (
+    Chunk,
+    Definition,
+    FileAnalysis,
+    NameUses,
+    Reference,
+    reference_row,
+)
 from indexing.chunking.files import file_analyse, file_chunk
 from indexing.chunking.grammars import code_languages
 from indexing.chunking.languages import LANGUAGE_BY_EXTENSION, language_for_path
@@ -24,6 +31,8 @@ __all__ = [
     "Chunk",
     "Definition",
     "FileAnalysis",
+    "NameUses",
+    "reference_row",
     "Reference",
     "file_analyse",
     "LANGUAGE_BY_EXTENSION",

@@ -66,7 +66,11 @@ def _syntax_analysis(
     source = text.encode("utf-8", "replace")
     tree = grammar_parser(language, loaded).parse(source)
     root = tree.root_node
-    captured = QueryCursor(loaded.query).captures(root).get("def", [])
+    # With symbols, one pass over the tree captures them with the definitions.
+    captures = QueryCursor(loaded.symbols if with_symbols else loaded.query).captures(
+        root
+    )
+    captured = captures.get("def", [])
     # ERROR nodes often still hold well-formed definitions (C macros, an
     # unbalanced #ifdef), so a broken parse is only given up when it yields
     # no definition at all.
@@ -84,11 +88,11 @@ def _syntax_analysis(
     chunks = chunker.chunk(list(captured), broken)
     if chunks is None:
         return None
-    analysis = FileAnalysis(chunks=chunks, definitions=[], references=[])
+    analysis = FileAnalysis(chunks=chunks, definitions=[], reference_rows=[])
     if with_symbols:
-        analysis.definitions, analysis.references = file_symbols(
-            root=root,
-            loaded=loaded,
+        analysis.definitions, analysis.reference_rows = file_symbols(
+            captures=captures,
+            source=source,
             language=language,
             lines=lines,
             found=chunker.found,
@@ -151,7 +155,7 @@ def file_analyse(
     definitions; a windowed file has none.
     """
     if not text or text.isspace():
-        return FileAnalysis(chunks=[], definitions=[], references=[])
+        return FileAnalysis(chunks=[], definitions=[], reference_rows=[])
     budget = max(int(max_chars), MIN_CHARS)
     window_lines = max(int(window_lines), 1)
     overlap_lines = min(max(int(overlap_lines), 0), window_lines - 1)
@@ -180,4 +184,4 @@ def file_analyse(
             analysis.chunks = _finish(analysis.chunks)
             return analysis
     chunks = _finish(window_chunks(lines, budget, window_lines, overlap_lines))
-    return FileAnalysis(chunks=chunks, definitions=[], references=[])
+    return FileAnalysis(chunks=chunks, definitions=[], reference_rows=[])

@@ -28,8 +28,11 @@ class Grammar:
     containers: dict[str, str]
     wrappers: frozenset[str] = frozenset()
     # Module-level definitions the chunker leaves inside module chunks:
-    # patterns capturing a name node as @constant, @variable, @type or @module.
+    # patterns capturing a name node as one of DECLARATION_KINDS.
     declarations: tuple[str, ...] = ()
+
+
+DECLARATION_KINDS: Final = ("constant", "variable", "type", "module")
 
 
 JS_FUNCTION_NODES: Final = (
@@ -114,10 +117,11 @@ _JS_DECLARATIONS: Final = (
 
 # Identifier nodes that are uses of a name, in every grammar that has them
 # (each pattern is tried alone, so a type a grammar lacks drops only itself).
-# Strings and comments hold none of them.
+# Strings and comments hold none of them. A name node whose type says it is a
+# type is captured apart: it is a type use wherever it is not a call or member.
 REFERENCE_PATTERNS: Final = (
     "(identifier) @ref",
-    "(type_identifier) @ref",
+    "(type_identifier) @typeref",
     "(property_identifier) @ref",
     "(shorthand_property_identifier) @ref",
     "(field_identifier) @ref",
@@ -129,6 +133,65 @@ REFERENCE_PATTERNS: Final = (
     "(variable_name) @ref",
     "(command_name (word) @ref)",
 )
+# Where a name node sits tells how it is used: the callee of a call, the
+# member of a member access (a call when that access is a callee), any name
+# right under a type node. These nodes are captured with the names (@call,
+# @member, @typed) so the classification reads no node's parent.
+CALL_NODES: Final = frozenset(
+    {
+        "call",
+        "call_expression",
+        "method_invocation",
+        "invocation_expression",
+        "function_call_expression",
+        "member_call_expression",
+        "scoped_call_expression",
+        "macro_invocation",
+        "new_expression",
+        "object_creation_expression",
+        "command",
+    }
+)
+MEMBER_NODES: Final = frozenset(
+    {
+        "attribute",
+        "member_expression",
+        "field_expression",
+        "selector_expression",
+        "navigation_expression",
+        "navigation_suffix",
+        "member_access_expression",
+        "field_access",
+        "scoped_identifier",
+        "qualified_identifier",
+        "scoped_type_identifier",
+    }
+)
+# The first of these fields a node has is its callee or member; a grammar
+# without them (Kotlin's and Swift's calls) puts it first among the children.
+CALLEE_FIELDS: Final = ("function", "name", "method", "constructor", "macro")
+MEMBER_FIELDS: Final = ("attribute", "property", "field", "name")
+# Nodes whose named children are type uses: these, and every node type of a
+# grammar whose name ends in "_type".
+TYPE_PARENT_NODES: Final = frozenset(
+    {"type", "type_annotation", "type_arguments", "type_argument_list", "type_list"}
+)
+
+
+def structure_patterns(node_types: set[str]) -> tuple[str, ...]:
+    """Return the @call, @member and @typed patterns for a grammar's node types.
+
+    Only concrete node types: a pattern naming a supertype (C#'s `type`)
+    would match each of its subtypes.
+    """
+    typed = TYPE_PARENT_NODES | {n for n in node_types if n.endswith("_type")}
+    return (
+        *(f"({node}) @call" for node in sorted(CALL_NODES & node_types)),
+        *(f"({node}) @member" for node in sorted(MEMBER_NODES & node_types)),
+        *(f"({node}) @typed" for node in sorted(typed & node_types)),
+    )
+
+
 # Statements whose identifiers are imports, in every grammar that has them.
 IMPORT_PATTERNS: Final = (
     "(import_statement) @import",

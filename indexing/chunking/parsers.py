@@ -14,6 +14,7 @@ from indexing.chunking.grammars import (
     IMPORT_PATTERNS,
     REFERENCE_PATTERNS,
     Grammar,
+    structure_patterns,
 )
 
 
@@ -22,12 +23,12 @@ class LoadedGrammar:
     """Hold the compiled, shareable parts of one grammar."""
 
     language: Language
+    # The definitions the chunker cuts at, as @def.
     query: Query
-    # Module-level declarations and identifier uses (symbols and references);
-    # None when the grammar supports none of the patterns.
-    declarations: Query | None
-    references: Query | None
-    imports: Query | None
+    # The same and, for symbols and references, in one pass over the tree:
+    # module-level declarations, name nodes, the call, member and type nodes
+    # that classify them, and import statements.
+    symbols: Query
 
 
 _LOAD_LOCK: Final = threading.Lock()
@@ -57,13 +58,28 @@ def _compile(grammar: Grammar) -> LoadedGrammar | None:
     definitions = _query(language, grammar.patterns)
     if definitions is None:
         return None
-    return LoadedGrammar(
-        language=language,
-        query=definitions,
-        declarations=_query(language, grammar.declarations),
-        references=_query(language, REFERENCE_PATTERNS),
-        imports=_query(language, IMPORT_PATTERNS),
+    symbols = _query(
+        language,
+        grammar.patterns
+        + grammar.declarations
+        + REFERENCE_PATTERNS
+        + structure_patterns(_node_types(language))
+        + IMPORT_PATTERNS,
     )
+    return LoadedGrammar(
+        language=language, query=definitions, symbols=symbols or definitions
+    )
+
+
+def _node_types(language: Language) -> set[str]:
+    """Return the named node types of a grammar, supertypes left out."""
+    supertypes = {language.node_kind_for_id(kind) for kind in language.supertypes}
+    named = {
+        language.node_kind_for_id(kind)
+        for kind in range(language.node_kind_count)
+        if language.node_kind_is_named(kind)
+    }
+    return {name for name in named if name is not None} - supertypes
 
 
 def _query(language: Language, patterns: tuple[str, ...]) -> Query | None:

@@ -10,13 +10,19 @@ of `save` refers to every definition named `save`.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
 from typing import Final
 
-from tree_sitter import Node, Query, QueryCursor
+from tree_sitter import Node
 
-from indexing.chunking.chunk import Definition, Reference
-from indexing.chunking.parsers import LoadedGrammar
+from indexing.chunking.chunk import KIND_LETTERS, Definition, reference_row
+from indexing.chunking.grammars import (
+    CALLEE_FIELDS,
+    DECLARATION_KINDS,
+    MEMBER_FIELDS,
+    MEMBER_NODES,
+)
 from indexing.chunking.tree import TreeDefinition
 
 # Longest signature and doc text kept per symbol; an outline needs the head.
@@ -27,41 +33,6 @@ DOC_CHARS: Final = 600
 MAX_NAME_CHARS: Final = 200
 
 _ROOTS: Final = frozenset({"module", "program", "source_file", "translation_unit"})
-_CALLS: Final = frozenset(
-    {
-        "call",
-        "call_expression",
-        "method_invocation",
-        "invocation_expression",
-        "function_call_expression",
-        "member_call_expression",
-        "scoped_call_expression",
-        "macro_invocation",
-        "new_expression",
-        "object_creation_expression",
-        "command",
-    }
-)
-_MEMBERS: Final = frozenset(
-    {
-        "attribute",
-        "member_expression",
-        "field_expression",
-        "selector_expression",
-        "navigation_expression",
-        "navigation_suffix",
-        "member_access_expression",
-        "field_access",
-        "scoped_identifier",
-        "qualified_identifier",
-        "scoped_type_identifier",
-    }
-)
-_MEMBER_FIELDS: Final = ("attribute", "property", "field", "name")
-_CALLEE_FIELDS: Final = ("function", "name", "method", "constructor", "macro")
-_TYPE_PARENTS: Final = frozenset(
-    {"type", "type_annotation", "type_arguments", "type_argument_list", "type_list"}
-)
 # Receivers named in every method; as references they would only add rows.
 _SKIPPED_NAMES: Final = {"python": frozenset({"self", "cls"})}
 
@@ -148,12 +119,13 @@ def _statement(node: Node) -> Node:
 
 
 def _declarations(
-    *, root: Node, loaded: LoadedGrammar, lines: list[str], taken: set[tuple[int, str]]
+    *,
+    captured: dict[str, list[Node]],
+    lines: list[str],
+    taken: set[tuple[int, str]],
 ) -> list[Definition]:
-    if loaded.declarations is None:
-        return []
     out = []
-    for kind, nodes in QueryCursor(loaded.declarations).captures(root).items():
+    for kind, nodes in captured.items():
         for node in nodes:
             name = _text(node)
             row = node.start_point[0]
@@ -180,57 +152,33 @@ def _text(node: Node) -> str:
     return node.text.decode("utf-8", "replace") if node.text is not None else ""
 
 
-def _field_is(parent: Node, node: Node, fields: tuple[str, ...]) -> bool:
-    """Tell whether ``node`` is the first of ``fields`` that ``parent`` has.
+def _field_child(parent: Node, fields: tuple[str, ...]) -> Node | None:
+    """Return the first of ``fields`` that ``parent`` has, else its first named child.
 
-    A grammar without the field (Kotlin's and Swift's calls) puts the callee
-    first: then the first named child decides.
+    A grammar without the fields (Kotlin's and Swift's calls) puts the callee
+    first.
     """
     for name in fields:
         child = parent.child_by_field_name(name)
         if child is not None:
-            return child == node
-    first = parent.named_children[0] if parent.named_children else None
-    return first is not None and first == node
+            return child
+    return parent.named_children[0] if parent.named_children else None
 
 
-class _Spans:
-    """Byte ranges of a file's import statements, to test positions against."""
+def _import_ranges(nodes: list[Node]) -> list[tuple[int, int]]:
+    """Return the byte ranges whose names are imports, from import statements.
 
-    def __init__(self, root: Node, query: Query | None) -> None:
-        nodes = QueryCursor(query).captures(root).get("import", []) if query else []
-        spans = sorted((n.start_byte, n.end_byte) for n in nodes)
-        self.starts = [start for start, _ in spans]
-        self.ends = [end for _, end in spans]
-
-    def holds(self, position: int) -> bool:
-        index = bisect_right(self.starts, position) - 1
-        return index >= 0 and position < self.ends[index]
-
-
-def reference_kind(node: Node) -> str:
-    """Classify an identifier's use outside imports: call, attribute, type or name."""
-    parent = node.parent
-    if parent is None:
-        return "name"
-    if parent.type in _CALLS and _field_is(parent, node, _CALLEE_FIELDS):
-        return "call"
-    if parent.type in _MEMBERS and _field_is(parent, node, _MEMBER_FIELDS):
-        grand = parent.parent
-        if (
-            grand is not None
-            and grand.type in _CALLS
-            and _field_is(grand, parent, _CALLEE_FIELDS)
-        ):
-            return "call"
-        return "attribute"
-    if (
-        "type" in node.type
-        or parent.type in _TYPE_PARENTS
-        or parent.type.endswith("_type")
-    ):
-        return "type"
-    return "name"
+    A position belongs to the import statement starting last before it, and
+    counts while inside that one (an import nested in another ends it).
+    """
+    spans = sorted((n.start_byte, n.end_byte) for n in nodes)
+    ranges = []
+    for index, (start, end) in enumerate(spans):
+        following = spans[index + 1][0] if index + 1 < len(spans) else end
+        if following == start:
+            continue
+        ranges.append((start, min(end, following)))
+    return ranges
 
 
 def _containers(found: list[TreeDefinition], row_count: int) -> list[str | None]:
@@ -245,59 +193,117 @@ def _containers(found: list[TreeDefinition], row_count: int) -> list[str | None]
     return rows
 
 
-def _references(
+def _letters(captured: dict[str, list[Node]], names: dict[int, Node]) -> dict[int, str]:
+    """Return the kind letter of each name node that is not a plain name, by start.
+
+    Calls win over members and members over types, as a method call is also
+    a member and a member may be spelt with a type's node.
+    """
+    name, kind = KIND_LETTERS["type"], {}
+    for node in captured.get("typeref", ()):
+        kind[node.start_byte] = name
+    for parent in captured.get("typed", ()):
+        for child in parent.named_children:
+            start = child.start_byte
+            if names.get(start) == child:
+                kind[start] = name
+    name = KIND_LETTERS["attribute"]
+    for parent in captured.get("member", ()):
+        child = _field_child(parent, MEMBER_FIELDS)
+        if child is not None and names.get(start := child.start_byte) == child:
+            kind[start] = name
+    name = KIND_LETTERS["call"]
+    for parent in captured.get("call", ()):
+        child = _field_child(parent, CALLEE_FIELDS)
+        if child is None:
+            continue
+        if child.type in MEMBER_NODES:
+            child = _field_child(child, MEMBER_FIELDS)
+            if child is None:
+                continue
+        if names.get(start := child.start_byte) == child:
+            kind[start] = name
+    return kind
+
+
+def _uses(
     *,
-    root: Node,
+    captured: dict[str, list[Node]],
+    source: bytes,
     language: str,
-    loaded: LoadedGrammar,
     lines: list[str],
     found: list[TreeDefinition],
     own_names: set[int],
-) -> list[Reference]:
-    if loaded.references is None:
+) -> list[str]:
+    """Return the uses of each name of a file, in file order, as reference rows.
+
+    Every name node costs a few calls into the binding; what can be asked
+    once per name, per parent node or per file is asked there instead.
+    """
+    # A name node is known by its start byte; the node itself is kept to
+    # tell it from a parent starting at the same byte.
+    names: dict[int, Node] = {}
+    starts_by_text: dict[bytes, list[int]] = {}
+    for nodes in (captured.get("ref", ()), captured.get("typeref", ())):
+        for node in nodes:
+            start = node.start_byte
+            if start in own_names:
+                continue
+            names[start] = node
+            text = source[start : node.end_byte]
+            starts = starts_by_text.get(text)
+            if starts is None:
+                starts_by_text[text] = [start]
+            else:
+                starts.append(start)
+    if not names:
         return []
+    kind = _letters(captured, names)
+    ordered = sorted(names)
+    letter = KIND_LETTERS["import"]
+    for start, end in _import_ranges(captured.get("import", [])):
+        for position in ordered[
+            bisect_left(ordered, start) : bisect_left(ordered, end)
+        ]:
+            kind[position] = letter
+    # Byte offset of each row's start: rows as tree-sitter counts them.
+    row_starts = list(
+        accumulate((len(row) + 1 for row in source.split(b"\n")), initial=0)
+    )
     containers = _containers(found, len(lines))
+    rows_known = len(lines)
     skipped = _SKIPPED_NAMES.get(language, frozenset())
-    imports = _Spans(root, loaded.imports)
-    out = []
-    append = out.append
-    rows = len(lines)
-    structural = _CALLS | _MEMBERS
-    for node in QueryCursor(loaded.references).captures(root).get("ref", []):
-        start = node.start_byte
-        if start in own_names:
-            continue
-        name = node.text.decode("utf-8", "replace")
+    ascii_file = source.isascii()
+    plain = KIND_LETTERS["name"]
+    by_name: dict[str, list[int]] = {}
+    for text, starts in starts_by_text.items():
+        name = text.decode("utf-8", "replace")
         if not name or len(name) > MAX_NAME_CHARS or name in skipped:
             continue
-        row, byte_column = node.start_point
-        line = lines[row] if row < rows else ""
-        if not line.isascii():
-            byte_column = len(line.encode()[:byte_column].decode("utf-8", "ignore"))
-        if imports.holds(start):
-            kind = "import"
+        if name in by_name:
+            # Two spellings that decode alike (invalid UTF-8) are one name.
+            by_name[name] = sorted(by_name[name] + starts)
         else:
-            # Most identifiers sit in no call, member or type position: tell
-            # them apart by the parent's type before asking for fields.
-            parent = node.parent
-            parent_type = parent.type if parent is not None else ""
-            if parent_type in structural:
-                kind = reference_kind(node)
-            elif (
-                parent_type in _TYPE_PARENTS
-                or parent_type.endswith("_type")
-                or "type" in node.type
-            ):
-                kind = "type"
-            else:
-                kind = "name"
-        append(
-            Reference(
+            by_name[name] = starts if len(starts) == 1 else sorted(starts)
+    out = []
+    for name, starts in by_name.items():
+        rows = [bisect_right(row_starts, start) - 1 for start in starts]
+        columns = [
+            start - row_starts[row] + 1 for start, row in zip(starts, rows, strict=True)
+        ]
+        if not ascii_file:
+            for index, row in enumerate(rows):
+                line = lines[row] if row < rows_known else ""
+                if not line.isascii():
+                    before = line.encode()[: columns[index] - 1]
+                    columns[index] = len(before.decode("utf-8", "ignore")) + 1
+        out.append(
+            reference_row(
                 name,
-                row + 1,
-                byte_column + 1,
-                kind,
-                containers[row] if row < rows else None,
+                [row + 1 for row in rows],
+                columns,
+                "".join([kind.get(start, plain) for start in starts]),
+                [containers[row] if row < rows_known else None for row in rows],
             )
         )
     return out
@@ -305,30 +311,31 @@ def _references(
 
 def file_symbols(
     *,
-    root: Node,
-    loaded: LoadedGrammar,
+    captures: dict[str, list[Node]],
+    source: bytes,
     language: str,
     lines: list[str],
     found: list[TreeDefinition],
-) -> tuple[list[Definition], list[Reference]]:
-    """Return a parsed file's definitions and references, in file order."""
+) -> tuple[list[Definition], list[str]]:
+    """Return a parsed file's definitions, in file order, and its reference rows.
+
+    ``captures`` are those of the grammar's symbols query (LoadedGrammar).
+    """
     definitions = _definitions(found, lines, language)
     taken = {(d.start_line - 1, d.name) for d in definitions}
     taken |= {(d.node_row, d.name) for d in found}
-    declared = _declarations(root=root, loaded=loaded, lines=lines, taken=taken)
-    definitions.extend(declared)
+    declared = {kind: captures[kind] for kind in DECLARATION_KINDS if kind in captures}
+    definitions.extend(_declarations(captured=declared, lines=lines, taken=taken))
     definitions.sort(key=lambda d: (d.start_line, d.end_line))
     own_names = {d.name_node.start_byte for d in found if d.name_node is not None}
-    if loaded.declarations is not None:
-        for nodes in QueryCursor(loaded.declarations).captures(root).values():
-            own_names.update(node.start_byte for node in nodes)
-    references = _references(
-        root=root,
+    for nodes in declared.values():
+        own_names.update(node.start_byte for node in nodes)
+    uses = _uses(
+        captured=captures,
+        source=source,
         language=language,
-        loaded=loaded,
         lines=lines,
         found=found,
         own_names=own_names,
     )
-    references.sort(key=lambda r: (r.line, r.column))
-    return definitions, references
+    return definitions, uses

@@ -54,6 +54,14 @@ CROSS JOIN LATERAL generate_series(
 """
 
 
+# Backwards: each file's segments joined again (they keep their line breaks).
+_JOIN = """
+INSERT INTO code_file_texts (file_id, content)
+SELECT file_id, string_agg(content, '' ORDER BY first_line)
+FROM code_text_segments GROUP BY file_id
+"""
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("indexing", "0005_file_texts"),
@@ -85,7 +93,7 @@ class Migration(migrations.Migration):
             reverse_sql=migrations.RunSQL.noop,
         ),
         # Before the indexes: one build is cheaper than row-by-row inserts.
-        migrations.RunSQL(sql=_SPLIT, reverse_sql=migrations.RunSQL.noop),
+        migrations.RunSQL(sql=_SPLIT, reverse_sql=_JOIN),
         migrations.DeleteModel(
             name="CodeFileText",
         ),

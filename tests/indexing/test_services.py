@@ -199,12 +199,14 @@ def test_a_second_run_on_the_same_repository_is_refused(project, tmp_path):
     params = connections[alias].get_connection_params()
     for key in ("pool", "cursor_factory", "context"):
         params.pop(key, None)
+    key = repository_lock_key(str(repo.resolve()))
     with psycopg.connect(**params, autocommit=True) as other:
-        other.execute(
-            "SELECT pg_advisory_lock(%s)", [repository_lock_key(str(repo.resolve()))]
-        )
+        other.execute("SELECT pg_advisory_lock(%s)", [key])
         with pytest.raises(IndexingInProgress, match="another run"):
             repository_index(project=project, repo_path=str(repo))
+        # Closing a connection does not wait for its server process to end
+        # and drop the lock; unlocking does.
+        other.execute("SELECT pg_advisory_unlock(%s)", [key])
     assert repository_index(project=project, repo_path=str(repo)).files_indexed == 3
 
 
@@ -313,3 +315,40 @@ def test_reembed_with_the_same_model_embeds_every_chunk_again(project, tmp_path)
     first = repository_index(project=project, repo_path=str(repo))
     again = repository_index(project=project, repo_path=str(repo), reembed=True)
     assert again.chunks_embedded == first.chunks_total > 0
+
+
+def test_uses_with_odd_names_and_containers_are_stored_as_written(project):
+    from indexing.chunking import NameUses
+    from indexing.models import CodeReference
+    from indexing.storing import PendingFile, batch_write
+    from indexing.walking import WalkedFile
+
+    alias = project_alias(project=project)
+    repository = Repository.objects.using(alias).create(path="/repo", name="repo")
+    odd = '\\ls "a,b" {c}\tNULL\n\u00e9'
+    uses = [
+        NameUses("save", [1, 3, 3], [5, 1, 9], "cai", ["Form.save", None, "NULL"]),
+        NameUses(odd, [2], [1], "n", [odd]),
+        NameUses("Ω", [4], [2], "t", ['a\\b"c']),
+    ]
+    batch_write(
+        alias=alias,
+        repository_id=str(repository.id),
+        batch=[
+            PendingFile(
+                walked=WalkedFile(
+                    path="/repo/x.py", relative_path="x.py", size=1, mtime=0
+                ),
+                sha256="0" * 64,
+                language="python",
+                rows=[],
+                existing_id=None,
+                reference_rows=[u.row() for u in uses],
+            )
+        ],
+    )
+    stored = {
+        r.name: NameUses(r.name, r.lines, r.columns, r.kinds, r.containers)
+        for r in CodeReference.objects.using(alias).all()
+    }
+    assert stored == {u.name: u for u in uses}

@@ -126,6 +126,7 @@ def test_the_service_returns_one_result_per_project(project_factory):
         "indexing.0005_file_texts",
         "indexing.0006_text_segments",
         "indexing.0007_repository_git",
+        "indexing.0008_navigation_writes",
     ]
     assert project_databases_migrate(projects=[first])[0].applied == []
 

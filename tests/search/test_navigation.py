@@ -124,6 +124,10 @@ def test_references_are_grouped_by_file_and_skip_strings_and_comments(small):
     imported = reference_find(project=project, name="parse_all")
     kinds = {(g.file_path, r.kind) for g in imported.files for r in g.references}
     assert kinds == {("app/other.py", "import"), ("app/other.py", "call")}
+    calls = reference_find(project=project, name="parse_all", kind="call")
+    assert calls.total_references == 1 and calls.files[0].total == 1
+    assert [(r.line, r.kind) for r in calls.files[0].references] == [(5, "call")]
+    assert reference_find(project=project, name="parse_all", kind="type").files == []
 
 
 def test_an_ambiguous_name_says_so_and_a_qualified_name_narrows(small):
@@ -297,6 +301,7 @@ def test_a_project_from_before_symbols_gets_them_after_migrating_and_reindexing(
         "indexing.0005_file_texts",
         "indexing.0006_text_segments",
         "indexing.0007_repository_git",
+        "indexing.0008_navigation_writes",
     ]
     # Files stored by an older analysis count as changed on the next run.
     from indexing.models import CodeFile
@@ -315,3 +320,47 @@ def test_a_project_from_before_symbols_gets_them_after_migrating_and_reindexing(
         ).files_unchanged
         == 2
     )
+
+
+def test_references_kept_a_row_per_use_are_regrouped_by_the_migration(small):
+    import io
+
+    from django.core.management import call_command
+
+    from indexing.selectors import project_status
+    from registry.databases import project_connection
+    from registry.services import project_alias
+    from search.exceptions import ProjectSchemaOutdated
+
+    project, _ = small
+    alias = project_alias(project=project)
+    names = ("parse_all", "parse_header", "HEADER_RE", "re", "save", "line")
+    before = [reference_find(project=project, name=name).as_dict() for name in names]
+    uses = project_status(project=project).references
+
+    def migrate(target: str) -> None:
+        call_command(
+            "migrate",
+            "indexing",
+            target,
+            database=alias,
+            interactive=False,
+            verbosity=0,
+            stdout=io.StringIO(),
+        )
+
+    migrate("0007")
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute(
+            'SELECT count(*), count(DISTINCT (file_id, line, "column")) '
+            "FROM code_references"
+        )
+        assert cursor.fetchone() == (uses, uses)
+    assert project_status(project=project).references == uses
+    with pytest.raises(ProjectSchemaOutdated, match="migrate_projects"):
+        reference_find(project=project, name="parse_all")
+    migrate("0008")
+    assert [
+        reference_find(project=project, name=name).as_dict() for name in names
+    ] == before
+    assert project_status(project=project).references == uses
