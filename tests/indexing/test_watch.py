@@ -81,10 +81,10 @@ def watcher_env() -> dict[str, str]:
 class Watcher:
     """A `manage.py watch` process whose stdout and stderr lines are collected."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, **env: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "watch", *args],
-            env=watcher_env(),
+            env={**watcher_env(), **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
