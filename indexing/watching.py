@@ -317,6 +317,16 @@ class RepositoryWatcher:
         summary = repository_index(project=self.project, repo_path=root, paths=paths)
         if paths is None or summary.files_indexed or summary.files_deleted:
             self.report(WatchNote("batch", _summary_text(root, what, summary)))
+        unreadable = summary.skipped_by_reason.get("unreadable", 0)
+        if paths is None and unreadable:
+            self.report(
+                WatchNote(
+                    "error",
+                    f"{root}: {unreadable} paths could not be read (permission "
+                    "denied, or a symlink that dangles or loops) and are not "
+                    "indexed; the rest is watched.",
+                )
+            )
         for path, reason in sorted(summary.paths_refused.items()):
             logger.info("%s: not indexed: %s (%s)", root, path, reason)
 
@@ -380,7 +390,9 @@ def _event_route(*, root: str, relative: str, change: Change) -> str | None:
     if parts[0] == ".git":
         if relative in RULE_PATHS:
             return "ignore rules changed"
-        if relative == ".git/HEAD" or relative == _head_ref(root):
+        if relative == ".git/HEAD" or (
+            relative.startswith(".git/refs/heads/") and relative == _head_ref(root)
+        ):
             return "HEAD moved (branch switch)"
         return None
     name = parts[-1]

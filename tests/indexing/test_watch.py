@@ -351,13 +351,14 @@ def watch_locks(project, repo: Path) -> int:
 def test_bad_paths_are_refused_and_the_rest_is_served(project_factory, tmp_path):
     project = project_factory()
     repo = git_repository(tmp_path / "repo")
-    loop = repo / "pkg" / "loop"
-    loop.symlink_to(repo / "pkg")
+    (repo / "pkg" / "up").symlink_to(repo / "pkg")
+    (repo / "pkg" / "loop").symlink_to("loop")
     other = git_repository(tmp_path / "other")
     watcher = Watcher("--project", project.name, "/etc", str(repo), str(other))
     try:
         watcher.wait_line("catch-up", count=2)
         assert any("/etc" in line and "never indexed" in line for line in watcher.err)
+        assert any("could not be read" in line for line in watcher.err), watcher.err
         shutil.rmtree(other)
         wait_until(
             lambda: any("no longer exists" in line for line in watcher.err),
