@@ -250,6 +250,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # What hands a job to Celery when CELERY_BROKER_URL is set, by dotted path: the
 # task module imports the jobs module, so the jobs module must not import it.
 INDEX_JOB_SENDER = "indexing.tasks.index_job_send"
+# Likewise for a watcher's batches of changed paths (indexing.watching).
+WATCH_BATCH_SENDER = "indexing.tasks.watch_batch_send"
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 
 LANGUAGE_CODE = "en-us"

@@ -37,6 +37,12 @@ class IndexingInProgress(IndexingError):
     code = "indexing_in_progress"
 
 
+class WatchRefused(IndexingError):
+    """Nothing is left to watch: bad paths, or another watcher has them all."""
+
+    code = "watch_refused"
+
+
 class IndexJobNotFound(IndexingError):
     code = "job_not_found"
 

@@ -1,8 +1,15 @@
-"""Celery task that runs an indexing job (the same service the CLI runs)."""
+"""Celery tasks: indexing jobs, and the batches a watcher hands over."""
 
 from celery import shared_task
 
+from indexing.exceptions import IndexingInProgress
 from indexing.jobs import index_job_run
+from indexing.services import repository_index
+from registry.selectors import project_get
+
+# A watcher's batch waits this long when another run holds its repository.
+WATCH_BATCH_RETRY_SECONDS = 2
+WATCH_BATCH_RETRIES = 30
 
 
 @shared_task(name="indexing.run_index_job", acks_late=True)
@@ -18,3 +25,35 @@ def index_job_send(*, job_id: str) -> None:
     from config.celery import app  # noqa: F401
 
     index_job_task.delay(job_id)
+
+
+@shared_task(
+    name="indexing.index_watch_batch",
+    bind=True,
+    acks_late=True,
+    max_retries=WATCH_BATCH_RETRIES,
+)
+def watch_batch_task(
+    self, project_id: str, repo_path: str, paths: list[str] | None
+) -> dict:
+    """Re-index the paths a watcher saw change (all of the repository if None)."""
+    project = project_get(reference=project_id)
+    try:
+        summary = repository_index(project=project, repo_path=repo_path, paths=paths)
+    except IndexingInProgress as exc:
+        raise self.retry(exc=exc, countdown=WATCH_BATCH_RETRY_SECONDS) from None
+    return {
+        "repository_path": summary.repository_path,
+        "files_indexed": summary.files_indexed,
+        "files_deleted": summary.files_deleted,
+        "paths_refused": summary.paths_refused,
+    }
+
+
+def watch_batch_send(
+    *, project_id: str, repo_path: str, paths: list[str] | None
+) -> None:
+    """Queue a watcher's batch for a Celery worker (settings.WATCH_BATCH_SENDER)."""
+    from config.celery import app  # noqa: F401
+
+    watch_batch_task.delay(project_id, repo_path, paths)

@@ -56,6 +56,8 @@ class SessionConfig:
     auto_switch: bool
     strict_mode: bool
     version: str
+    # Follow the project's repositories from inside runmcp (manage.py watch).
+    watch: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def _parse_config(path: str) -> SessionConfig:
             uuid.UUID(str(project_id))
         except ValueError:
             raise _invalid(path, '"project.id" must be a UUID', strict=strict) from None
-    for flag in ("auto_switch", "strict_mode"):
+    for flag in ("auto_switch", "strict_mode", "watch"):
         if flag in data and not isinstance(data[flag], bool):
             raise _invalid(path, f'"{flag}" must be true or false', strict=strict)
     for text_field in ("version", "description"):
@@ -172,7 +174,20 @@ def _parse_config(path: str) -> SessionConfig:
         auto_switch=data.get("auto_switch", True),
         strict_mode=strict,
         version=data.get("version", "1.0"),
+        watch=data.get("watch", False),
     )
+
+
+def session_watch_wanted(*, directory: str | os.PathLike) -> bool:
+    """Return whether the session's config file asks runmcp to watch (`"watch": true`)."""
+    path = session_config_find(directory=directory)
+    if path is None:
+        return False
+    try:
+        return session_config_load(path=path).watch
+    except ProjectConfigInvalid:
+        # project_resolve reports a broken file on the first tool call.
+        return False
 
 
 def _invalid(path: str, problem: str, *, strict: bool) -> ProjectConfigInvalid:

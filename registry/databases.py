@@ -144,6 +144,26 @@ def project_database_params(
     return _connection_params(config)
 
 
+def project_session_open(
+    *, database_name: str, server: str = DEFAULT_SERVER
+) -> psycopg.Connection:
+    """Open an autocommit connection of its own to a project database.
+
+    Outside the alias and its pool, for a session that must live as long as
+    a process does (a watcher's advisory locks are held by the session, so a
+    pooled connection handed back would hand its locks to the next borrower).
+    The caller closes it. Raise ProjectDatabaseUnavailable when the server
+    cannot be reached.
+    """
+    params = project_database_params(database_name=database_name, server=server)
+    try:
+        return psycopg.connect(**params, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise ProjectDatabaseUnavailable(
+            f"Cannot reach the project database {database_name!r}: {exc}"
+        ) from exc
+
+
 def database_name_sanitize(*, name: str) -> str:
     """Return the `[a-z0-9_]` form of a project name used inside database names."""
     ascii_name = (

@@ -45,6 +45,7 @@ def test_every_endpoint_but_health_needs_the_token(db, client, locked):
         ("patch", "/api/projects/default"),
         ("delete", "/api/projects/default"),
         ("post", "/api/projects/default/index"),
+        ("post", "/api/projects/default/refresh"),
         ("get", "/api/projects/default/jobs"),
         ("get", "/api/projects/default/repositories"),
         ("get", "/api/projects/default/search?q=x"),

@@ -2,11 +2,17 @@
 
 import io
 import logging
+import os
 import sys
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
+
+from indexing.exceptions import IndexingError
+from indexing.watching import WatchNote, watcher_background_start
+from mcp_bridge.resolution import project_resolve, session_watch_wanted
+from registry.exceptions import RegistryError
 
 logger = logging.getLogger("codebase_mcp.mcp")
 
@@ -33,12 +39,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--port", type=int, default=8765, help="HTTP port (http only)."
         )
+        parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="Also watch the indexed repositories of the working directory's "
+            "project and re-index what changes, on a background thread (as "
+            '`"watch": true` in .codebase-mcp/config.json does).',
+        )
 
     def handle(self, *args, **options):
         from mcp_bridge.server import server, sessions
 
         # First run on a fresh machine: create the registry tables quietly.
         call_command("migrate", interactive=False, verbosity=0, stdout=io.StringIO())
+        watcher = None
+        if options["watch"] or session_watch_wanted(directory=os.getcwd()):
+            watcher = _watcher_start()
         connections.close_all()
         try:
             if options["transport"] == "http":
@@ -52,5 +68,26 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            if watcher is not None:
+                watcher.close()
             connections.close_all()
             sys.stderr.flush()
+
+
+def _watcher_start():
+    """Start watching the working directory's project; None when it cannot."""
+    try:
+        project = project_resolve(working_directory=os.getcwd()).project
+        return watcher_background_start(project=project, report=_watch_log)
+    except (IndexingError, RegistryError) as exc:
+        # The tools still serve; the index just is not followed.
+        logger.warning("not watching: %s", exc)
+        return None
+
+
+def _watch_log(note: WatchNote) -> None:
+    # stdout is the protocol: the watcher speaks through logging (stderr).
+    if note.level == "error":
+        logger.warning("watch: %s", note.text)
+    else:
+        logger.info("watch: %s", note.text)
