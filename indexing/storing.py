@@ -92,6 +92,15 @@ _COPY_REFERENCES = (
     "COPY code_references (file_id, name, lines, columns, kinds, containers) FROM STDIN"
 )
 _COPY_TEXTS = "COPY code_text_segments (file_id, first_line, content) FROM STDIN"
+_CHUNK_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('code_chunks', 'id')) "
+    "FROM generate_series(1, %s)"
+)
+_COPY_CHUNKS_WITH_IDS = (
+    "COPY code_chunks (id, repository_id, file_id, relative_path, language, kind, "
+    "symbol, start_line, end_line, content, content_sha256, header_terms, "
+    "body_terms, embedding) FROM STDIN"
+)
 _COPY_CHUNKS = (
     "COPY code_chunks (repository_id, file_id, relative_path, language, kind, "
     "symbol, start_line, end_line, content, content_sha256, header_terms, "
@@ -153,8 +162,18 @@ def batch_write(*, alias: str, repository_id: str, batch: Sequence[PendingFile])
         )
         file_ids = {path: file_id for file_id, path in cursor.fetchall()}
         _texts_write(cursor=cursor, batch=batch, file_ids=file_ids)
+        # A batch with definitions takes its chunk ids from the sequence
+        # first, so each symbol is linked to its chunk here rather than by
+        # reading the chunks back (0.14 s of Django's store phase).
+        ids: list[int] | None = None
+        if any(pending.definitions for pending in batch):
+            cursor.execute(_CHUNK_IDS, [sum(len(p.rows) for p in batch)])
+            ids = sorted(row[0] for row in cursor.fetchall())
+        links: dict[int, list[tuple[int, int, int, str | None]]] = {}
         # COPY: the bulk path of PostgreSQL, without per-row SQL to build.
-        with cursor.cursor.copy(_COPY_CHUNKS) as copy:
+        with cursor.cursor.copy(
+            _COPY_CHUNKS_WITH_IDS if ids is not None else _COPY_CHUNKS
+        ) as copy:
             for pending in batch:
                 path = pending.walked.relative_path
                 file_id = file_ids[path]
@@ -168,26 +187,38 @@ def batch_write(*, alias: str, repository_id: str, batch: Sequence[PendingFile])
                     header,
                     body,
                 ) in pending.rows:
-                    copy.write_row(
-                        (
-                            repository_id,
-                            file_id,
-                            path,
-                            pending.language,
-                            kind,
-                            symbol,
-                            start,
-                            end,
-                            content,
-                            sha,
-                            header,
-                            body,
-                            reuse.get((sha, symbol)),
-                        )
+                    row = (
+                        repository_id,
+                        file_id,
+                        path,
+                        pending.language,
+                        kind,
+                        symbol,
+                        start,
+                        end,
+                        content,
+                        sha,
+                        header,
+                        body,
+                        reuse.get((sha, symbol)),
                     )
+                    if ids is not None:
+                        chunk_id = ids[written]
+                        row = (chunk_id, *row)
+                        links.setdefault(file_id, []).append(
+                            (start, end, chunk_id, symbol)
+                        )
+                    copy.write_row(row)
                     written += 1
         _symbols_write(
-            cursor=cursor, repository_id=repository_id, batch=batch, file_ids=file_ids
+            cursor=cursor,
+            repository_id=repository_id,
+            batch=batch,
+            file_ids=file_ids,
+            chunks={
+                file_id: _FileChunks(sorted(rows, key=lambda r: (r[1] - r[0], r[2])))
+                for file_id, rows in links.items()
+            },
         )
     return written
 
@@ -212,19 +243,6 @@ class _FileChunks:
             if start <= line <= end:
                 return chunk_id
         return None
-
-
-def _chunk_links(*, cursor, file_ids: list[int]) -> dict[int, _FileChunks]:
-    """Return the chunks just written for each file."""
-    cursor.execute(
-        "SELECT file_id, start_line, end_line, id, symbol FROM code_chunks "
-        "WHERE file_id = ANY(%s) ORDER BY file_id, end_line - start_line, id",
-        [file_ids],
-    )
-    rows: dict[int, list[tuple[int, int, int, str | None]]] = {}
-    for file_id, start, end, chunk_id, symbol in cursor.fetchall():
-        rows.setdefault(file_id, []).append((start, end, chunk_id, symbol))
-    return {file_id: _FileChunks(chunks) for file_id, chunks in rows.items()}
 
 
 def text_segments(text: str) -> list[tuple[int, str]]:
@@ -256,15 +274,18 @@ def _texts_write(*, cursor, batch: Sequence[PendingFile], file_ids: dict) -> Non
 
 
 def _symbols_write(
-    *, cursor, repository_id: str, batch: Sequence[PendingFile], file_ids: dict
+    *,
+    cursor,
+    repository_id: str,
+    batch: Sequence[PendingFile],
+    file_ids: dict,
+    chunks: dict[int, _FileChunks],
 ) -> None:
     """COPY a batch's definitions, each with its chunk, and its references.
 
-    The chunks were written just before in the same transaction; reading
-    their ids here keeps each symbol row written once.
+    The chunks were written just before in the same transaction, with ids
+    known beforehand, so each symbol row is written once, linked.
     """
-    analysed = [file_ids[p.walked.relative_path] for p in batch if p.definitions]
-    chunks = _chunk_links(cursor=cursor, file_ids=analysed) if analysed else {}
     with cursor.cursor.copy(_COPY_SYMBOLS) as copy:
         for pending in batch:
             path = pending.walked.relative_path
