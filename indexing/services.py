@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from indexing.chunking import (
@@ -315,6 +316,7 @@ def repository_index(
     progress: ProgressCallback | None = None,
     embedder: Embedder | None = None,
     paths: Sequence[str] | None = None,
+    embed_backlog: bool | None = None,
 ) -> IndexSummary:
     """Index (or re-index incrementally) a repository into a project.
 
@@ -324,6 +326,11 @@ def repository_index(
     (ignored, vendored, binary...) is removed too and named in
     `paths_refused` with the reason. Same transactions, lock and vector
     reuse as a full run.
+
+    `embed_backlog` (default: only without `paths`): embed every chunk of
+    the project that lacks a vector, not only those this run wrote. A
+    refresh after an edit must not wait for the vectors of a project that
+    was indexed for keywords only (20 minutes for 175k chunks).
 
     Raise RepositoryPathInvalid for a bad path, IndexingInProgress when another
     run holds the same project and repository, EmbeddingModelMismatch when the
@@ -352,7 +359,15 @@ def repository_index(
             f"{root} is being indexed into project {project.name!r} by another run; "
             "wait for it to finish (get_indexing_status / manage.py index shows it)."
         )
+    if embed_backlog is None:
+        embed_backlog = paths is None
     try:
+        # Chunk ids come from a sequence: what this run writes lies above.
+        written_after = (
+            None
+            if embed_backlog
+            else CodeChunk.objects.using(alias).aggregate(m=Max("id"))["m"] or 0
+        )
         embedder = embedder or (embedder_get() if embed else None)
         space = (
             embedding_space_check(alias=alias, embedder=embedder, reembed=reembed)
@@ -377,6 +392,7 @@ def repository_index(
                 dimension=space.dimension,
                 progress=summary,
                 reporter=_Reporter(progress),
+                after_id=written_after,
             )
             summary.embed_seconds = time.monotonic() - embed_started
         summary.phase = "completed"
@@ -574,7 +590,9 @@ def repositories_refresh(
     Every indexed repository of the project, or the one named (id, path or
     name). An unchanged file costs a stat, a changed one a re-analysis
     (vectors reused by content), a deleted one its rows. With `paths`, only
-    those files are looked at (absolute paths pick their repository).
+    those files are looked at (absolute paths pick their repository). Only
+    the chunks it writes are embedded: a backlog of chunks without vectors
+    is an index run's work, not an edit's.
     """
     alias = project_alias(project=project)
     if repository is not None:
@@ -595,7 +613,11 @@ def repositories_refresh(
         groups = {root: named for root, named in groups.items() if named}
     return [
         repository_index(
-            project=project, repo_path=root, paths=named, progress=progress
+            project=project,
+            repo_path=root,
+            paths=named,
+            progress=progress,
+            embed_backlog=False,
         )
         for root, named in groups.items()
     ]
@@ -712,15 +734,19 @@ def chunks_embed(
     progress: IndexProgress | None = None,
     reporter: _Reporter | None = None,
     batch_size: int = EMBED_BATCH,
+    after_id: int | None = None,
 ) -> int:
     """Embed every chunk of the project that has no vector yet; return how many.
 
-    Each batch is committed on its own, so an interrupted run loses at most one
-    batch and the next run continues from there.
+    With `after_id`, only the chunks above it (those a run wrote after it
+    read that id). Each batch is committed on its own, so an interrupted run
+    loses at most one batch and the next run continues from there.
     """
     progress = progress or IndexProgress()
     reporter = reporter or _Reporter(None)
     pending = CodeChunk.objects.using(alias).filter(embedding__isnull=True)
+    if after_id is not None:
+        pending = pending.filter(id__gt=after_id)
     progress.phase = "embedding"
     progress.chunks_to_embed = pending.count()
     reporter(progress, force=True)

@@ -39,7 +39,9 @@ def watch_batch_task(
     """Re-index the paths a watcher saw change (all of the repository if None)."""
     project = project_get(reference=project_id)
     try:
-        summary = repository_index(project=project, repo_path=repo_path, paths=paths)
+        summary = repository_index(
+            project=project, repo_path=repo_path, paths=paths, embed_backlog=False
+        )
     except IndexingInProgress as exc:
         raise self.retry(exc=exc, countdown=WATCH_BATCH_RETRY_SECONDS) from None
     return {

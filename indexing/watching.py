@@ -315,7 +315,11 @@ class RepositoryWatcher:
             count = "the repository" if paths is None else f"{len(paths)} files"
             self.report(WatchNote("batch", f"{root}: {what}: queued {count}"))
             return
-        summary = repository_index(project=self.project, repo_path=root, paths=paths)
+        # Only what this batch wrote is embedded: a project indexed for
+        # keywords only must not hold every batch behind its backlog.
+        summary = repository_index(
+            project=self.project, repo_path=root, paths=paths, embed_backlog=False
+        )
         if paths is None or summary.files_indexed or summary.files_deleted:
             self.report(WatchNote("batch", _summary_text(root, what, summary)))
         unreadable = summary.skipped_by_reason.get("unreadable", 0)

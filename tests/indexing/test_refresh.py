@@ -156,3 +156,22 @@ def test_the_refresh_command_names_what_changed(indexed, repo):
     assert summary["paths_refused"] == {"build/x.py": "ignored"}
     with pytest.raises(CommandError, match="none of the indexed repositories"):
         call_command("refresh", "/etc/passwd", "--project", indexed.name)
+
+
+def test_a_refresh_embeds_what_it_wrote_not_the_backlog(indexed, repo):
+    # `indexed` stored keywords only: three files' chunks wait for vectors.
+    alias = project_alias(project=indexed)
+    waiting = CodeChunk.objects.using(alias).filter(embedding__isnull=True).count()
+    assert waiting == 4
+    _write(repo, "a.py", "def alpha_embedded():\n    return 1\n")
+    [summary] = repositories_refresh(project=indexed)
+    assert (summary.files_indexed, summary.chunks_embedded) == (1, 1)
+    still = CodeChunk.objects.using(alias).filter(embedding__isnull=True)
+    assert sorted(still.values_list("relative_path", flat=True)) == [
+        ".gitignore",
+        "c.py",
+        "d.py",
+    ]
+    # A full index run takes the backlog.
+    full = repository_index(project=indexed, repo_path=str(repo))
+    assert full.chunks_embedded == 3 and not still.exists()
