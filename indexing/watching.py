@@ -127,6 +127,8 @@ class RepositoryWatcher:
         self._wake = threading.Condition()
         self._session: psycopg.Connection | None = None
         self._listener: threading.Thread | None = None
+        # Worktrees: root -> (its git directory, the shared refs/heads).
+        self._git_dirs: dict[str, tuple[str, str]] = {}
 
     # Locks -----------------------------------------------------------------
 
@@ -201,7 +203,17 @@ class RepositoryWatcher:
         roots = [root for root in self.roots if os.path.isdir(root)]
         if not roots:
             return None
-        return RustNotify(roots, False, False, 300, True, True)
+        # A worktree's HEAD and refs live outside it: watch those too.
+        self._git_dirs = {
+            root: found for root in roots if (found := _outside_git_dirs(root))
+        }
+        extra = [
+            path
+            for git_dir, refs in self._git_dirs.values()
+            for path in (git_dir, refs)
+            if os.path.isdir(path)
+        ]
+        return RustNotify(roots + extra, False, False, 300, True, True)
 
     def _listen(self, notify: RustNotify | None) -> None:
         while not self.stopping.is_set():
@@ -231,6 +243,11 @@ class RepositoryWatcher:
         for change, path in events:
             root = self._owner(path)
             if root is None:
+                root = self._worktree_head_moved(path)
+                if root is not None:
+                    routed.setdefault(
+                        root, _Pending()
+                    ).full = "HEAD moved (branch switch)"
                 continue
             relative = os.path.relpath(path, root).replace(os.sep, "/")
             why = _event_route(root=root, relative=relative, change=change)
@@ -257,6 +274,18 @@ class RepositoryWatcher:
         known = self._pending.setdefault(root, _Pending())
         known.paths |= pending.paths
         known.full = known.full or pending.full
+
+    def _worktree_head_moved(self, path: str) -> str | None:
+        """Return the worktree whose HEAD, or the branch it names, `path` is."""
+        for root, (git_dir, refs) in self._git_dirs.items():
+            if path == os.path.join(git_dir, "HEAD"):
+                return root
+            if path.startswith(refs + os.sep):
+                branch = _worktree_branch(git_dir)
+                common = os.path.dirname(os.path.dirname(refs))
+                if branch is not None and path == os.path.join(common, branch):
+                    return root
+        return None
 
     def _owner(self, path: str) -> str | None:
         for root in self.roots:
@@ -423,6 +452,37 @@ def _head_ref(root: str) -> str | None:
     if head.startswith("ref: "):
         return ".git/" + head[5:]
     return None
+
+
+def _outside_git_dirs(root: str) -> tuple[str, str] | None:
+    """Return (git directory, refs/heads) of a worktree whose `.git` is a file."""
+    dot_git = os.path.join(root, ".git")
+    if not os.path.isfile(dot_git):
+        return None
+    try:
+        with open(dot_git, encoding="utf-8") as handle:
+            line = handle.readline().strip()
+        if not line.startswith("gitdir:"):
+            return None
+        git_dir = os.path.normpath(os.path.join(root, line[len("gitdir:") :].strip()))
+        common = git_dir
+        common_file = os.path.join(git_dir, "commondir")
+        if os.path.isfile(common_file):
+            with open(common_file, encoding="utf-8") as handle:
+                common = os.path.normpath(os.path.join(git_dir, handle.read().strip()))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return git_dir, os.path.join(common, "refs", "heads")
+
+
+def _worktree_branch(git_dir: str) -> str | None:
+    """Return `refs/heads/BRANCH` for the branch a worktree's HEAD names, if any."""
+    try:
+        with open(os.path.join(git_dir, "HEAD"), encoding="utf-8") as handle:
+            head = handle.read(1024).strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return head[5:] if head.startswith("ref: refs/heads/") else None
 
 
 def _paths_text(paths: Sequence[str]) -> str:

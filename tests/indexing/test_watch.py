@@ -24,7 +24,7 @@ import pytest
 from django.db import connections
 
 from indexing.freshness import watcher_lock_key
-from indexing.models import CodeFile, CodeSymbol
+from indexing.models import CodeFile, CodeSymbol, Repository
 from indexing.services import repository_index
 from registry.services import project_alias
 from search.navigation import symbol_find
@@ -380,3 +380,29 @@ def test_outside_the_allowed_roots_alone_exits_non_zero(project_factory):
     watcher = Watcher("--project", project.name, "/etc")
     assert watcher.process.wait(timeout=30) != 0
     assert any("never indexed" in line for line in watcher.err), watcher.err
+
+
+def test_a_worktree_s_head_is_watched_where_git_keeps_it(project_factory, tmp_path):
+    main = git_repository(tmp_path / "main")
+    git(main, "branch", "side")
+    worktree = tmp_path / "worktree"
+    git(main, "worktree", "add", "-q", str(worktree), "side")
+    assert (worktree / ".git").is_file()
+    project = project_factory()
+    repository_index(project=project, repo_path=str(worktree), embed=False)
+    connections.close_all()
+    watcher = Watcher("--project", project.name)
+    try:
+        watcher.wait_line("catch-up")
+        # A new branch moves HEAD (kept under main/.git/worktrees/) and
+        # changes no file of the worktree.
+        git(worktree, "checkout", "-q", "-b", "third")
+        watcher.wait_line("HEAD moved")
+        alias = project_alias(project=project)
+        wait_until(
+            lambda: Repository.objects.using(alias).get().indexed_branch == "third",
+            what="the new branch recorded",
+            watcher=watcher,
+        )
+    finally:
+        watcher.stop(signal.SIGKILL)
