@@ -93,6 +93,7 @@ def main() -> None:
         "list_projects": [],
         "create_project": ["--tool-arg", f"name={own}"],
         "get_project_status": [*project],
+        "refresh_index": [*fresh],
     }
     failures = sorted(set(calls) - set(names)) + sorted(
         set(names) - set(calls) - {"get_indexing_status"}
