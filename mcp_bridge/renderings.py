@@ -389,7 +389,8 @@ def status_render(result) -> str:
     ]
     lines.extend(
         f"repository {r.path}: {r.files} files, {r.chunks} chunks, "
-        f"{r.embedded_chunks} embedded, indexed {r.last_indexed_at or 'never'}"
+        f"{r.embedded_chunks} embedded, indexed "
+        f"{r.last_indexed_at.isoformat(timespec='seconds') if r.last_indexed_at else 'never'}"
         + _freshness(r)
         for r in result.repositories
     )

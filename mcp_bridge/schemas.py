@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from indexing.schemas import RefreshedOut
+from indexing.schemas import RefreshedOut, RepositoryOut
 from search.schemas import (
     FileOutlineOut,
     GrepSearchOut,
@@ -128,34 +128,9 @@ class ProjectList(BaseModel):
     projects: list[ProjectInfo]
 
 
-class RepositoryInfo(BaseModel):
-    id: str
-    path: str
-    name: str
-    files: int
-    chunks: int
-    embedded_chunks: int
-    last_indexed_at: str | None
-    indexed_commit: str | None = Field(
-        default=None, description="The git commit the last full index run read."
-    )
-    indexed_branch: str | None = None
-    head_commit: str | None = Field(
-        default=None, description="The git commit checked out now."
-    )
-    head_branch: str | None = None
-    files_changed: int = Field(
-        default=0,
-        description="Indexed files changed or gone on disk since indexing; "
-        "refresh_index updates them.",
-    )
-    vectors_missing: int = 0
-    watcher_running: bool = False
-
-
 class ProjectStatusResult(BaseModel):
     project: ProjectRef
-    repositories: list[RepositoryInfo]
+    repositories: list[RepositoryOut]
     files: int
     chunks: int
     embedded_chunks: int

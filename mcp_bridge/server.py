@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_get, index_job_start
-from indexing.schemas import RefreshedOut
+from indexing.schemas import RefreshedOut, RepositoryOut
 from indexing.selectors import index_job_as_dict, project_status
 from indexing.services import IndexProgress, repositories_refresh, repository_index
 from mcp_bridge import renderings
@@ -48,7 +48,6 @@ from mcp_bridge.schemas import (
     ProjectRef,
     ProjectStatusResult,
     RefreshResult,
-    RepositoryInfo,
     SearchCodeResult,
     SearchHit,
     WorkingDirectoryResult,
@@ -874,7 +873,7 @@ def get_project_status(
 def _status_result(resolved: ResolvedProject, status) -> ProjectStatusResult:
     return ProjectStatusResult(
         project=_ref(resolved),
-        repositories=[RepositoryInfo(**vars(r)) for r in status.repositories],
+        repositories=[RepositoryOut(**vars(r)) for r in status.repositories],
         files=status.files,
         chunks=status.chunks,
         embedded_chunks=status.embedded_chunks,

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from mcp import Client
 
-from indexing.freshness import watcher_lock_key
+from indexing.freshness import files_changed_count, watcher_lock_key
 from indexing.models import Repository
 from indexing.selectors import project_status
 from indexing.services import repositories_refresh, repository_index
@@ -118,7 +118,7 @@ def test_answers_say_when_indexed_files_changed_on_disk(project_factory, repo, f
     assert any(note in n for n in searched.notes)
     # An index run drops the count; the next answers go by a new one.
     repositories_refresh(project=project)
-    time.sleep(0.5)
+    assert files_changed_count(alias=project_alias(project=project)) == {}
     assert not any(
         "changed on disk" in n
         for n in symbol_find(project=project, name="pay_invoice").notes
