@@ -20,6 +20,13 @@ A hit is a result that overlaps the function's lines and spans at most
 counts queries whose answer was only inside results too long to count.
 With --grid, hybrid fusion (RRF k, keyword weight) is searched over a grid on
 the same index and the chosen setting is measured on the full sets.
+
+With --federated, the corpus's repositories (each Python package, and the npm
+packages together) are also indexed as projects of their own, and every set
+is asked of all of them at once through `chunk_search_federated` (per-project
+rank fusion, merged by rank): its MRR next to the single project's, per mode,
+shows what searching separate projects costs against one project holding
+every repository.
 """
 
 from __future__ import annotations
@@ -516,6 +523,98 @@ def evaluate(
         acceptance_print(results=results, hybrid=fusion_label(defaults))
 
 
+def federated_parts(*, root: Path) -> list[Path]:
+    """Return the corpus's repositories: each Python package, and the npm packages."""
+    parts = [p for p in sorted((root / "python").iterdir()) if p.is_dir()]
+    parts += [
+        root / language
+        for language in ("javascript", "go")
+        if (root / language).is_dir()
+    ]
+    return parts
+
+
+def federated_compare(
+    *,
+    project,
+    parts: dict[Path, object],
+    root: Path,
+    embedder: QueryVectorCache,
+    sets: dict[str, list[Case]],
+) -> None:
+    """Print MRR@10 of one project against the same code split into projects."""
+    from search.federation import chunk_search_federated
+    from search.selectors import chunk_search
+
+    projects = list(parts.values())
+    prefixes = {
+        project.name: f"{part.relative_to(root).as_posix()}/"
+        for part, project in zip(parts, projects, strict=True)
+    }
+    latencies: dict[str, list[float]] = {}
+
+    def single(mode: str) -> Search:
+        def search(query: str) -> list[Span]:
+            response = chunk_search(
+                project=project,
+                query=query,
+                mode=mode,
+                limit=LIMIT,
+                context_lines=0,
+                embedder=embedder,
+            )
+            return [(r.file_path, r.start_line, r.end_line) for r in response.results]
+
+        return search
+
+    def federated(mode: str) -> Search:
+        def search(query: str) -> list[Span]:
+            started = time.perf_counter()
+            response = chunk_search_federated(
+                projects=projects,
+                query=query,
+                mode=mode,
+                limit=LIMIT,
+                context_lines=0,
+                embedder=embedder,
+            )
+            latencies.setdefault(mode, []).append(
+                (time.perf_counter() - started) * 1000
+            )
+            failed = [p.name for p in response.projects if p.status != "ok"]
+            if failed:
+                print(f"  ! projects without an answer: {failed}", file=sys.stderr)
+            return [
+                (prefixes[r.project] + r.file_path, r.start_line, r.end_line)
+                for r in response.results
+            ]
+
+        return search
+
+    print(
+        f"\nFederated: {len(projects)} projects "
+        f"({', '.join(prefixes[p.name].rstrip('/') for p in projects)}) "
+        "against one project holding them all (MRR@10 / R@1 / R@10)"
+    )
+    for name, cases in sets.items():
+        for mode in MODES:
+            one = scores_compute(outcome_run(cases=cases, search=single(mode)).ranks)
+            many = scores_compute(
+                outcome_run(cases=cases, search=federated(mode)).ranks
+            )
+            print(
+                f"  {name:<10} {mode:<8} n={one.count:<4} single {one.mrr:.3f} / "
+                f"{one.recall_1:.3f} / {one.recall_10:.3f}   federated "
+                f"{many.mrr:.3f} / {many.recall_1:.3f} / {many.recall_10:.3f}   "
+                f"ratio {many.mrr / one.mrr if one.mrr else float('nan'):.3f}"
+            )
+    for mode, values in latencies.items():
+        print(
+            f"  chunk_search_federated {mode:<8}: p50 "
+            f"{percentile(values, 0.5):6.1f} ms, p95 {percentile(values, 0.95):6.1f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -548,6 +647,12 @@ def main() -> None:
         help="sample at most this many docstring queries per language",
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the samples")
+    parser.add_argument(
+        "--federated",
+        action="store_true",
+        help="also index each repository as a project of its own and compare a "
+        "search over all of them with the single project (skips the baselines)",
+    )
     args = parser.parse_args()
 
     django_setup()
@@ -623,6 +728,36 @@ def main() -> None:
             f"{getattr(settings, 'SEARCH_DEFINITION_WEIGHT', 'none')}; "
             f"BM25 k1=1.2 b=0.75 over {WINDOW_LINES}-line windows"
         )
+        sets = {
+            "docstring": docstring,
+            "hand": hand,
+            "identifier": identifier_cases(corpus=corpus, docstring=docstring),
+        }
+        if args.federated:
+            parts: dict[Path, object] = {}
+            try:
+                for part in federated_parts(root=corpus.root):
+                    part_name = f"{project.name}-{part.name}"
+                    parts[part] = project_find(reference=part_name) or project_create(
+                        name=part_name
+                    )
+                    summary = repository_index(project=parts[part], repo_path=str(part))
+                    print(
+                        f"index: {part.name}: {summary.chunks_total} chunks, "
+                        f"embedded in {summary.embed_seconds:.1f} s"
+                    )
+                federated_compare(
+                    project=project,
+                    parts=parts,
+                    root=corpus.root,
+                    embedder=embedder,
+                    sets=sets,
+                )
+            finally:
+                if not args.keep:
+                    for part_project in parts.values():
+                        project_delete(project=part_project)
+            return
         evaluate(
             searchers=Searchers(
                 project=project,

@@ -220,6 +220,11 @@ SEARCH_DEFINITION_WEIGHT = env.float("SEARCH_DEFINITION_WEIGHT", default=1.0)
 # selectors.py). Each candidate costs ~10 us of BM25 scoring; bench/quality.py
 # lost nothing measurable going from 2000 to 1000.
 SEARCH_KEYWORD_SCAN_LIMIT = env.int("SEARCH_KEYWORD_SCAN_LIMIT", default=1000)
+# A search over several projects gives each this long to answer (its ranking
+# statement gets it as statement_timeout); a slower one becomes a note.
+FEDERATED_PROJECT_TIMEOUT_SECONDS = env.float(
+    "FEDERATED_PROJECT_TIMEOUT_SECONDS", default=10.0
+)
 # grep_code: candidate files scanned at most, the statement timeout of its
 # queries (and the time it may spend matching), and how long it goes on
 # counting once the listed matches are full.

@@ -40,6 +40,20 @@ def _where(repository: str, path: str, shared: str | None) -> str:
     return path if shared else f"{repository}/{path}"
 
 
+def _project(item) -> str:
+    """Label a hit of a call over several projects with its project."""
+    project = getattr(item, "project", None)
+    return f"[{project}] " if isinstance(project, str) and project else ""
+
+
+def _over(result) -> str:
+    projects = getattr(result, "projects", None)
+    if not projects:
+        return ""
+    answered = sum(1 for p in projects if p.status == "ok")
+    return f" over {answered} of {len(projects)} projects"
+
+
 def _notes(notes: list[str]) -> list[str]:
     return [f"note: {note}" for note in notes]
 
@@ -55,14 +69,14 @@ def search_render(result, *, output: str = "full") -> str:
     hits = result.results
     shared = _shared(hit.repository for hit in hits)
     head = (
-        f"{len(hits)} of {result.total_count} results ({result.mode}, "
+        f"{len(hits)} of {result.total_count} results{_over(result)} ({result.mode}, "
         f"{result.embedded_fraction:.0%} embedded)"
     )
     if shared:
         head += f" in {shared}"
     lines = [head]
     for rank, hit in enumerate(hits, start=1):
-        where = _where(hit.repository, hit.file_path, shared)
+        where = _project(hit) + _where(hit.repository, hit.file_path, shared)
         symbol = f"  {hit.symbol}" if hit.symbol else ""
         if output == "locations":
             lines.append(f"{where}:{hit.start_line}{symbol}{_stale(hit.stale)}")
@@ -103,12 +117,15 @@ def search_render(result, *, output: str = "full") -> str:
 def symbols_render(result, *, output: str = "full") -> str:
     found = result.symbols
     shared = _shared(hit.repository for hit in found)
-    head = f"{len(found)} of {result.total} definitions of `{result.query}` ({result.match})"
+    head = (
+        f"{len(found)} of {result.total} definitions of `{result.query}`"
+        f"{_over(result)} ({result.match})"
+    )
     if shared:
         head += f" in {shared}"
     lines = [head]
     for rank, hit in enumerate(found, start=1):
-        where = _where(hit.repository, hit.file_path, shared)
+        where = _project(hit) + _where(hit.repository, hit.file_path, shared)
         if output == "locations":
             lines.append(f"{where}:{hit.start_line}  {hit.qualified_name}")
             continue
@@ -239,13 +256,14 @@ def grep_render(result, *, output: str = "full") -> str:
         flags.append("unindexed")
     head = (
         f"{result.matches_shown} of {more}{result.matches} lines in {more}"
-        f"{result.files_matched} files match `{result.pattern}` ({', '.join(flags)})"
+        f"{result.files_matched} files{_over(result)} match `{result.pattern}` "
+        f"({', '.join(flags)})"
     )
     if shared:
         head += f" in {shared}"
     lines = [head]
     for group in result.files:
-        where = _where(group.repository, group.file_path, shared)
+        where = _project(group) + _where(group.repository, group.file_path, shared)
         if output == "locations":
             lines.extend(
                 f"{where}:{m.line}  {m.symbol or ''}".rstrip() for m in group.matches

@@ -31,7 +31,7 @@ from django.conf import settings
 
 from registry.exceptions import ProjectNotFound, RegistryError
 from registry.models import Project
-from registry.selectors import project_find, project_get
+from registry.selectors import project_find, project_get, projects_get
 from registry.services import project_create, project_default_ensure
 
 logger = logging.getLogger("codebase_mcp.resolution")
@@ -302,3 +302,14 @@ def project_resolve(
                 "workflow-mcp's active project %r is not registered", reference
             )
     return ResolvedProject(project=project_default_ensure(), tier="default")
+
+
+def projects_resolve(*, references: object) -> list[Project]:
+    """Return the projects a call over several projects names (no fallback tiers).
+
+    Every MCP tool that takes `projects` passes them through here and nowhere
+    else: a per-project read check of the caller (a scoped token over HTTP)
+    belongs in projects_get's `readable`; stdio runs as the user and reads
+    every project. Unknown and unreadable names fail alike.
+    """
+    return projects_get(references=references, readable=None)

@@ -8,6 +8,7 @@ from indexing.schemas import RefreshedOut, RepositoryOut
 from search.schemas import (
     FileOutlineOut,
     GrepSearchOut,
+    ProjectOutcomeOut,
     ReferenceSearchOut,
     SymbolSearchOut,
 )
@@ -101,6 +102,9 @@ class SearchHit(BaseModel):
     lines_cut: int = Field(
         default=0, description="Lines of the code not shown (snippet_lines, output)."
     )
+    project: str | None = Field(
+        default=None, description="The hit's project, in a search over several."
+    )
 
 
 class SearchCodeResult(BaseModel):
@@ -113,7 +117,13 @@ class SearchCodeResult(BaseModel):
     )
     truncated: bool = Field(description="True when max_tokens cut the result list")
     notes: list[str]
-    project: ProjectRef
+    project: ProjectRef | None = Field(
+        default=None, description="The project searched (null over several)."
+    )
+    projects: list[ProjectOutcomeOut] | None = Field(
+        default=None,
+        description="Over several projects: how each answered (ok, failed, timed_out).",
+    )
 
 
 class ProjectInfo(BaseModel):
@@ -148,7 +158,8 @@ class ProjectStatusResult(BaseModel):
 
 
 class FindSymbolResult(SymbolSearchOut):
-    project: ProjectRef
+    project: ProjectRef | None = None
+    projects: list[ProjectOutcomeOut] | None = None
 
 
 class FindReferencesResult(ReferenceSearchOut):
@@ -160,4 +171,5 @@ class FileOutlineResult(FileOutlineOut):
 
 
 class GrepCodeResult(GrepSearchOut):
-    project: ProjectRef
+    project: ProjectRef | None = None
+    projects: list[ProjectOutcomeOut] | None = None

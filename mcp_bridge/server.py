@@ -33,6 +33,7 @@ from mcp_bridge import renderings
 from mcp_bridge.resolution import (
     ResolvedProject,
     project_resolve,
+    projects_resolve,
     session_config_find,
 )
 from mcp_bridge.schemas import (
@@ -53,9 +54,15 @@ from mcp_bridge.schemas import (
     WorkingDirectoryResult,
 )
 from registry.exceptions import RegistryError
-from registry.selectors import project_list
+from registry.models import Project
+from registry.selectors import MAX_PROJECTS, project_list
 from registry.services import project_create
 from search.exceptions import SearchError
+from search.federation import (
+    chunk_search_federated,
+    code_grep_federated,
+    symbol_find_federated,
+)
 from search.grep import (
     DEFAULT_MAX_MATCHES,
     DEFAULT_MAX_PER_FILE,
@@ -88,6 +95,17 @@ ProjectIdArg = Annotated[
         description=(
             "Project UUID or name. Omit to use the project of the session's working "
             "directory (.codebase-mcp/config.json), then workflow-mcp, then 'default'."
+        )
+    ),
+]
+
+ProjectsArg = Annotated[
+    list[str] | None,
+    Field(
+        description=(
+            f"Ask these projects at once (names or UUIDs, at most {MAX_PROJECTS}) "
+            "instead of one: answers are merged and each hit names its project; a "
+            "project that fails or is slow becomes a note. Not with project_id."
         )
     ),
 ]
@@ -245,6 +263,20 @@ def _resource_call(function):
 
 def _resolve(project_id: str | None, ctx: Context | None) -> ResolvedProject:
     return project_resolve(project_id=project_id, working_directory=sessions.get(ctx))
+
+
+def _projects_of(
+    project_id: str | None, projects: list[str] | None
+) -> list[Project] | None:
+    """Return the projects of a call over several, or None for a one-project call."""
+    if projects is None:
+        return None
+    if project_id is not None and str(project_id).strip():
+        raise ToolError(
+            "Pass project_id (one project) or projects (several), not both: "
+            "put every project to ask in projects."
+        )
+    return projects_resolve(references=projects)
 
 
 def _ref(resolved: ResolvedProject) -> ProjectRef:
@@ -454,6 +486,7 @@ def search_code(
     ],
     ctx: Context,
     project_id: ProjectIdArg = None,
+    projects: ProjectsArg = None,
     repository_id: Annotated[
         str | None, Field(description="Only this repository (id or absolute path).")
     ] = None,
@@ -500,27 +533,32 @@ def search_code(
 
     Returns ranked results with file path (relative to the repository), line range,
     symbol, code, surrounding lines, and stale=true when the file changed since it
-    was indexed.
+    was indexed. With projects=[...] it searches several projects at once (e.g. a
+    service and its client libraries) and labels each hit with its project.
     """
-    resolved = _resolve(project_id, ctx)
-    response = chunk_search(
-        project=resolved.project,
-        query=query,
-        mode=mode,
-        limit=limit,
-        repository=repository_id,
-        language=language,
-        file_type=file_type,
-        directory=directory,
-        max_tokens=max_tokens,
-        context_lines=0 if output != "full" else context_lines,
-    )
-    payload = response.as_dict()
+    arguments = {
+        "query": query,
+        "mode": mode,
+        "limit": limit,
+        "repository": repository_id,
+        "language": language,
+        "file_type": file_type,
+        "directory": directory,
+        "max_tokens": max_tokens,
+        "context_lines": 0 if output != "full" else context_lines,
+    }
+    many = _projects_of(project_id, projects)
+    if many is not None:
+        payload = chunk_search_federated(projects=many, **arguments).as_dict()
+    else:
+        resolved = _resolve(project_id, ctx)
+        payload = chunk_search(project=resolved.project, **arguments).as_dict()
+        payload["project"] = _ref(resolved)
     payload["results"] = [
         _hit_shape(SearchHit(**hit), output=output, snippet_lines=snippet_lines)
         for hit in payload["results"]
     ]
-    result = SearchCodeResult(**payload, project=_ref(resolved))
+    result = SearchCodeResult(**payload)
     return _answer(
         result,
         renderings.answer_fit(
@@ -569,6 +607,7 @@ def find_symbol(
     ],
     ctx: Context,
     project_id: ProjectIdArg = None,
+    projects: ProjectsArg = None,
     kind: Annotated[
         str | None,
         Field(
@@ -599,21 +638,27 @@ def find_symbol(
 
     Ranked exact name, then qualified name, then prefix, then fuzzy. When
     nothing matches, suggests the closest defined names. Use this instead of
-    grepping for a definition.
+    grepping for a definition. projects=[...] looks in several projects at once.
     """
-    resolved = _resolve(project_id, ctx)
-    found = symbol_find(
-        project=resolved.project,
-        name=name,
-        kind=kind,
-        language=language,
-        repository=repository_id,
-        path_glob=path_glob,
-        match=match,
-        limit=limit,
-        body_lines=body_lines if output == "full" else 0,
-    )
-    result = FindSymbolResult(**found.as_dict(), project=_ref(resolved))
+    arguments = {
+        "name": name,
+        "kind": kind,
+        "language": language,
+        "repository": repository_id,
+        "path_glob": path_glob,
+        "match": match,
+        "limit": limit,
+        "body_lines": body_lines if output == "full" else 0,
+    }
+    many = _projects_of(project_id, projects)
+    if many is not None:
+        result = FindSymbolResult(
+            **symbol_find_federated(projects=many, **arguments).as_dict()
+        )
+    else:
+        resolved = _resolve(project_id, ctx)
+        found = symbol_find(project=resolved.project, **arguments)
+        result = FindSymbolResult(**found.as_dict(), project=_ref(resolved))
     return _answer(
         result,
         renderings.answer_fit(
@@ -737,6 +782,7 @@ def grep_code(
     ],
     ctx: Context,
     project_id: ProjectIdArg = None,
+    projects: ProjectsArg = None,
     regex: Annotated[
         bool,
         Field(
@@ -784,25 +830,32 @@ def grep_code(
     Each match has its line number, column, the line, optional context and the
     definition it sits in; totals say how many lines and files matched. Use it
     instead of running grep: it reads the index, not the disk. For code by
-    meaning use search_code; for a definition, find_symbol.
+    meaning use search_code; for a definition, find_symbol. projects=[...] greps
+    several projects at once.
     """
-    resolved = _resolve(project_id, ctx)
-    found = code_grep(
-        project=resolved.project,
-        pattern=pattern,
-        regex=regex,
-        case_sensitive=case_sensitive,
-        whole_word=whole_word,
-        repository=repository_id,
-        language=language,
-        file_type=file_type,
-        directory=directory,
-        path_glob=path_glob,
-        context_lines=context_lines,
-        max_matches=max_matches,
-        max_per_file=max_per_file,
-    )
-    result = GrepCodeResult(**found.as_dict(), project=_ref(resolved))
+    arguments = {
+        "pattern": pattern,
+        "regex": regex,
+        "case_sensitive": case_sensitive,
+        "whole_word": whole_word,
+        "repository": repository_id,
+        "language": language,
+        "file_type": file_type,
+        "directory": directory,
+        "path_glob": path_glob,
+        "context_lines": context_lines,
+        "max_matches": max_matches,
+        "max_per_file": max_per_file,
+    }
+    many = _projects_of(project_id, projects)
+    if many is not None:
+        result = GrepCodeResult(
+            **code_grep_federated(projects=many, **arguments).as_dict()
+        )
+    else:
+        resolved = _resolve(project_id, ctx)
+        found = code_grep(project=resolved.project, **arguments)
+        result = GrepCodeResult(**found.as_dict(), project=_ref(resolved))
     if output == "locations":
         for group in result.files:
             for match in group.matches:

@@ -291,6 +291,17 @@ def project_connection(
     ]
 
 
+def thread_connections_release() -> None:
+    """Close this thread's connections, handing pooled ones back to their pools.
+
+    For threads a process starts for one piece of work (a search over several
+    projects runs each project in a thread): Django keeps a connection per
+    thread and alias, and a thread that ends holding one would keep it from
+    its pool until the garbage collector closes it.
+    """
+    connections.close_all()
+
+
 @contextmanager
 def _server_connection(*, server: str = DEFAULT_SERVER) -> Iterator[psycopg.Connection]:
     """Open an autocommit connection to a server's maintenance database.

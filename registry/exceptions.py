@@ -19,6 +19,28 @@ class ProjectNotFound(RegistryError):
         self.reference = reference
 
 
+class ProjectsNotFound(ProjectNotFound):
+    """Names of a project list that name no project the caller may read."""
+
+    def __init__(self, references: list[str]) -> None:
+        shown = ", ".join(repr(r[:80]) for r in references[:5])
+        more = f" and {len(references) - 5} more" if len(references) > 5 else ""
+        RegistryError.__init__(
+            self,
+            f"No project you can read is named or has the id {shown}{more}. List "
+            "the projects you can read with `manage.py listprojects` (or the "
+            "list_projects tool) and name only those.",
+        )
+        self.reference = references[0]
+        self.references = references
+
+
+class InvalidProjectList(RegistryError):
+    """A list of projects that is empty, too long or not a list of names."""
+
+    code = "invalid_project_list"
+
+
 class ProjectAlreadyExists(RegistryError):
     code = "project_exists"
 

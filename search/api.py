@@ -5,14 +5,24 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from registry.models import Project
 from registry.schemas import Text, error_responses
-from registry.selectors import project_get
+from registry.selectors import project_get, projects_get
+from search.federation import (
+    chunk_search_federated,
+    code_grep_federated,
+    symbol_find_federated,
+)
 from search.grep import code_grep
 from search.navigation import file_outline, reference_find, symbol_find
 from search.schemas import (
+    FederatedGrepOut,
+    FederatedSearchOut,
+    FederatedSymbolOut,
     FileOutlineResponse,
     GrepQueryIn,
     GrepSearchResponse,
+    ProjectsQueryIn,
     ReferenceQueryIn,
     ReferenceSearchResponse,
     SearchOut,
@@ -101,3 +111,77 @@ def grep(request: HttpRequest, id_or_name: Text, params: Query[GrepQueryIn]) -> 
     project = project_get(reference=id_or_name)
     found = code_grep(project=project, **params.dict())
     return {**found.as_dict(), "project": project}
+
+
+# --- calls over several projects ------------------------------------------------
+
+
+def _projects_readable(request: HttpRequest, names: ProjectsQueryIn) -> list[Project]:
+    """Turn the `projects` of a request into the registry rows it may read.
+
+    Every endpoint over several projects passes its names through here and
+    nowhere else: a per-project read check of the request's token belongs in
+    `readable` (today the one API token reads every project). A name the
+    caller may not read fails exactly as an unknown one (404), so the answer
+    does not tell which projects exist.
+    """
+    references = [part.strip() for entry in names.projects for part in entry.split(",")]
+    return projects_get(references=references, readable=None)
+
+
+@router.get(
+    "/search",
+    response={200: FederatedSearchOut, **error_responses(400, 404)},
+)
+def search_projects(
+    request: HttpRequest,
+    names: Query[ProjectsQueryIn],
+    params: Query[SearchQueryIn],
+) -> dict:
+    """Search several projects at once; return hits merged by rank, each labelled."""
+    found = chunk_search_federated(
+        projects=_projects_readable(request, names),
+        query=params.q,
+        mode=params.mode,
+        limit=params.limit,
+        repository=params.repository,
+        language=params.language,
+        file_type=params.file_type,
+        directory=params.directory,
+        path_glob=params.path_glob,
+        context_lines=params.context_lines,
+        max_tokens=params.max_tokens,
+    )
+    return found.as_dict()
+
+
+@router.get(
+    "/symbols",
+    response={200: FederatedSymbolOut, **error_responses(400, 404)},
+)
+def symbols_projects(
+    request: HttpRequest,
+    names: Query[ProjectsQueryIn],
+    params: Query[SymbolQueryIn],
+) -> dict:
+    """Find the definitions of a name in several projects, each labelled."""
+    found = symbol_find_federated(
+        projects=_projects_readable(request, names), **params.dict()
+    )
+    return found.as_dict()
+
+
+@router.get(
+    "/grep",
+    response={200: FederatedGrepOut, **error_responses(400, 404)},
+)
+def grep_projects(
+    request: HttpRequest,
+    names: Query[ProjectsQueryIn],
+    params: Query[GrepQueryIn],
+) -> dict:
+    """Find every indexed line matching a pattern in several projects, by file."""
+    found = code_grep_federated(
+        projects=_projects_readable(request, names), **params.dict()
+    )
+    return found.as_dict()

@@ -413,6 +413,8 @@ class GrepFile:
     matches: list[GrepMatch]
     total: int
     stale: bool = False
+    # The project of the file, in a search over several projects.
+    project: str | None = None
 
 
 @dataclass

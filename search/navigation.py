@@ -177,6 +177,8 @@ class SymbolHit:
     body_lines_cut: int
     match: str
     stale: bool = False
+    # The project of the definition, in a search over several projects.
+    project: str | None = None
 
 
 @dataclass
@@ -202,7 +204,9 @@ class SymbolSearch:
         return asdict(self)
 
 
-_RANKS = ("name", "qualified", "case", "prefix", "fuzzy")
+# How a definition matched, best first (a symbol hit's `match`).
+MATCH_ORDER = ("name", "qualified", "case", "prefix", "fuzzy")
+_RANKS = MATCH_ORDER
 
 # rank: 0 exact name, 1 exact qualified name (or its tail: "Inner.method" for
 # "Outer.Inner.method"), 2 name in another case, 3 prefix of the name or the

@@ -27,6 +27,12 @@ class SearchResult:
     stale: bool = False
     # The class (or other container) of a method; `symbol` is qualified.
     container: str | None = None
+    # The project a hit comes from, in a search over several projects.
+    project: str | None = None
+    # The chunk whose rank the hit holds, in its project database (a method
+    # folded into its better-ranked class holds the class's): a search over
+    # several projects looks its vector up by it.
+    ranked_chunk_id: int | None = None
 
 
 class FileCache:
@@ -110,6 +116,7 @@ def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult
                     if kind == "method" and symbol and "." in symbol
                     else None
                 ),
+                ranked_chunk_id=_id,
             )
         )
     return results
@@ -151,6 +158,7 @@ def results_merge_overlapping(results: list[SearchResult]) -> list[SearchResult]
                 and result.kind not in CONTAINER_KINDS
             ):
                 result.score = better.score
+                result.ranked_chunk_id = better.ranked_chunk_id
                 kept[index] = result
             elif (
                 result.kind not in CONTAINER_KINDS

@@ -75,6 +75,9 @@ class SearchResultOut(Schema):
     container: str | None = Field(
         default=None, description="For a method: its class (or impl, struct...)."
     )
+    project: str | None = Field(
+        default=None, description="The hit's project, in a search over several."
+    )
 
 
 class SearchOut(Schema):
@@ -115,6 +118,9 @@ class SymbolOut(BaseModel):
     body_lines_cut: int = Field(description="Lines of the body not shown.")
     match: str = Field(description="name | qualified | case | prefix | fuzzy")
     stale: bool = Field(description="True when the file changed since indexing.")
+    project: str | None = Field(
+        default=None, description="The definition's project, when several are asked."
+    )
 
 
 class NameCountOut(BaseModel):
@@ -242,6 +248,9 @@ class GrepFileOut(BaseModel):
     matches: list[GrepMatchOut]
     total: int = Field(description="Matching lines of this file, shown or not.")
     stale: bool = Field(description="True when the file changed since indexing.")
+    project: str | None = Field(
+        default=None, description="The file's project, when several are asked."
+    )
 
 
 class GrepSearchOut(BaseModel):
@@ -299,3 +308,50 @@ class ReferenceSearchResponse(ReferenceSearchOut):
 
 class FileOutlineResponse(FileOutlineOut):
     project: ProjectRefOut
+
+
+# Calls over several projects (search.federation).
+
+
+class ProjectOutcomeOut(BaseModel):
+    """How one project of a call over several projects answered."""
+
+    name: str
+    id: str
+    status: Literal["ok", "failed", "timed_out"]
+    hits: int = Field(description="Results (or matching lines) it gave.")
+    latency_ms: float
+    note: str | None = Field(description="Why it gave nothing, when it did not answer.")
+
+
+class ProjectsQueryIn(Schema):
+    """The projects of a call over several projects."""
+
+    projects: list[Text] = Field(
+        description="Project names or ids: repeat the parameter or separate them "
+        "with commas (a name holding a comma: give its id). Duplicates count "
+        "once; at most 20 projects."
+    )
+
+
+class FederatedSearchOut(Schema):
+    """Ranked results of several projects, each hit labelled with its project."""
+
+    results: list[SearchResultOut]
+    total_count: int
+    latency_ms: float
+    mode: str
+    embedded_fraction: float = Field(
+        description="The lowest share of chunks with vectors among the projects."
+    )
+    truncated: bool
+    notes: list[str]
+    projects: list[ProjectOutcomeOut]
+
+
+class FederatedSymbolOut(SymbolSearchOut):
+    projects: list[ProjectOutcomeOut]
+
+
+class FederatedGrepOut(GrepSearchOut):
+    projects: list[ProjectOutcomeOut]

@@ -334,29 +334,18 @@ def _candidate_sql(
     )
 
 
-def chunk_search(
+def search_arguments_clean(
     *,
-    project: Project,
-    query: str,
-    mode: str = "hybrid",
-    limit: int = 10,
-    repository: str | None = None,
-    language: str | None = None,
-    file_type: str | None = None,
-    directory: str | None = None,
-    path_glob: str | None = None,
-    context_lines: int = 3,
-    max_tokens: int | None = None,
-    embedder: Embedder | None = None,
-) -> SearchResponse:
-    """Return the chunks of a project that best answer a query.
+    query: object,
+    mode: object,
+    limit: object,
+    max_tokens: object,
+    context_lines: object,
+) -> str:
+    """Check the arguments of a search that no project changes; return the query.
 
-    Raise InvalidSearchQuery, UnknownRepository or UnknownLanguage for bad
-    input. Hybrid and semantic modes use whatever vectors exist: the response
-    reports the embedded fraction, and hybrid falls back to keyword ranking for
-    a project whose vectors come from another model than the configured one.
+    Raise InvalidSearchQuery naming the first bad one.
     """
-    started = time.perf_counter()
     query = query_clean(query)
     if mode not in MODES:
         raise InvalidSearchQuery(
@@ -372,6 +361,42 @@ def chunk_search(
         raise InvalidSearchQuery("max_tokens must be an integer of at least 50.")
     if not isinstance(context_lines, int) or not 0 <= context_lines <= 50:
         raise InvalidSearchQuery("context_lines must be an integer from 0 to 50.")
+    return query
+
+
+def chunk_search(
+    *,
+    project: Project,
+    query: str,
+    mode: str = "hybrid",
+    limit: int = 10,
+    repository: str | None = None,
+    language: str | None = None,
+    file_type: str | None = None,
+    directory: str | None = None,
+    path_glob: str | None = None,
+    context_lines: int = 3,
+    max_tokens: int | None = None,
+    embedder: Embedder | None = None,
+    statement_timeout_ms: int | None = None,
+) -> SearchResponse:
+    """Return the chunks of a project that best answer a query.
+
+    Raise InvalidSearchQuery, UnknownRepository or UnknownLanguage for bad
+    input. Hybrid and semantic modes use whatever vectors exist: the response
+    reports the embedded fraction, and hybrid falls back to keyword ranking for
+    a project whose vectors come from another model than the configured one.
+    `statement_timeout_ms` bounds the ranking statement in the server (a
+    search over several projects gives each a deadline).
+    """
+    started = time.perf_counter()
+    query = search_arguments_clean(
+        query=query,
+        mode=mode,
+        limit=limit,
+        max_tokens=max_tokens,
+        context_lines=context_lines,
+    )
 
     alias = project_alias(project=project)
     where, filter_params = chunk_filter_sql(
@@ -437,7 +462,9 @@ def chunk_search(
                 query_identifiers(query) if _symbol_table_exists(alias=alias) else []
             ),
         )
-        rows = _run_query(alias=alias, statement=statement)
+        rows = _run_query(
+            alias=alias, statement=statement, timeout_ms=statement_timeout_ms
+        )
     results = results_shape(rows=rows, context_lines=context_lines)
     results = results_merge_overlapping(results)[:limit]
     truncated = False
@@ -527,9 +554,16 @@ def search_statement(
     return SearchStatement(sql=sql, params=params, ef_search=ef_search)
 
 
-def _run_query(*, alias: str, statement: SearchStatement) -> list[tuple]:
+def _run_query(
+    *, alias: str, statement: SearchStatement, timeout_ms: int | None = None
+) -> list[tuple]:
     connection = project_connection(database_name=alias)
     with transaction.atomic(using=alias), connection.cursor() as cursor:
+        if timeout_ms is not None:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                [str(max(1, int(timeout_ms)))],
+            )
         if statement.ef_search is not None:
             cursor.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true), "

@@ -6,8 +6,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from registry.exceptions import RegistryError
 from search.exceptions import SearchError
+from search.federation import code_grep_federated
 from search.grep import DEFAULT_MAX_MATCHES, DEFAULT_MAX_PER_FILE, code_grep
-from search.management.commands.symbols import project_of
+from search.management.commands.symbols import (
+    PROJECTS_HELP,
+    label,
+    project_of,
+    projects_of,
+)
 
 
 class Command(BaseCommand):
@@ -18,9 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("pattern", help="Text to find, or a regex with --regex.")
-        parser.add_argument(
-            "--project", help="Project name or id (default: `default`)."
-        )
+        parser.add_argument("--project", action="append", help=PROJECTS_HELP)
         parser.add_argument(
             "--regex", "-e", action="store_true", help="The pattern is an RE2 regex."
         )
@@ -56,31 +60,37 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            project = project_of(options)
-            found = code_grep(
-                project=project,
-                pattern=options["pattern"],
-                regex=options["regex"],
-                case_sensitive=not options["ignore_case"],
-                whole_word=options["word"],
-                repository=options["repository"],
-                language=options["language"],
-                file_type=options["file_type"],
-                directory=options["directory"],
-                path_glob=options["path_glob"],
-                context_lines=options["context"],
-                max_matches=options["max_matches"],
-                max_per_file=options["max_per_file"],
-            )
+            arguments = {
+                "pattern": options["pattern"],
+                "regex": options["regex"],
+                "case_sensitive": not options["ignore_case"],
+                "whole_word": options["word"],
+                "repository": options["repository"],
+                "language": options["language"],
+                "file_type": options["file_type"],
+                "directory": options["directory"],
+                "path_glob": options["path_glob"],
+                "context_lines": options["context"],
+                "max_matches": options["max_matches"],
+                "max_per_file": options["max_per_file"],
+            }
+            many = projects_of(options)
+            if many is not None:
+                found = code_grep_federated(projects=many, **arguments)
+                shown = {}
+            else:
+                project = project_of(options)
+                found = code_grep(project=project, **arguments)
+                shown = {"project": project.name}
         except (RegistryError, SearchError) as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
-            self.stdout.write(json.dumps({"project": project.name, **found.as_dict()}))
+            self.stdout.write(json.dumps({**shown, **found.as_dict()}))
             return
         for note in found.notes:
             self.stderr.write(note)
         for hit_file in found.files:
-            path = hit_file.file_path
+            path = label(hit_file) + hit_file.file_path
             if hit_file.stale:
                 self.stderr.write(self.style.WARNING(f"{path}: changed on disk"))
             for match in hit_file.matches:

@@ -5,9 +5,14 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.exceptions import RegistryError
-from registry.selectors import project_get
-from registry.services import project_default_ensure
 from search.exceptions import SearchError
+from search.federation import chunk_search_federated
+from search.management.commands.symbols import (
+    PROJECTS_HELP,
+    label,
+    project_of,
+    projects_of,
+)
 from search.selectors import MAX_LIMIT, MODES, chunk_search
 
 
@@ -16,9 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("query", help="What to look for, in words or identifiers.")
-        parser.add_argument(
-            "--project", help="Project name or id (default: `default`)."
-        )
+        parser.add_argument("--project", action="append", help=PROJECTS_HELP)
         parser.add_argument(
             "--mode", choices=MODES, default="hybrid", help="Ranking mode."
         )
@@ -46,28 +49,28 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            project = (
-                project_get(reference=options["project"])
-                if options["project"]
-                else project_default_ensure()
-            )
-            response = chunk_search(
-                project=project,
-                query=options["query"],
-                mode=options["mode"],
-                limit=options["limit"],
-                repository=options["repository"],
-                language=options["language"],
-                file_type=options["file_type"],
-                directory=options["directory"],
-                path_glob=options["path_glob"],
-            )
+            arguments = {
+                "query": options["query"],
+                "mode": options["mode"],
+                "limit": options["limit"],
+                "repository": options["repository"],
+                "language": options["language"],
+                "file_type": options["file_type"],
+                "directory": options["directory"],
+                "path_glob": options["path_glob"],
+            }
+            many = projects_of(options)
+            if many is not None:
+                response = chunk_search_federated(projects=many, **arguments)
+                shown = {}
+            else:
+                project = project_of(options)
+                response = chunk_search(project=project, **arguments)
+                shown = {"project": project.name}
         except (RegistryError, SearchError) as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
-            self.stdout.write(
-                json.dumps({"project": project.name, **response.as_dict()})
-            )
+            self.stdout.write(json.dumps({**shown, **response.as_dict()}))
             return
         for note in response.notes:
             self.stderr.write(note)
@@ -78,7 +81,7 @@ class Command(BaseCommand):
             symbol = f"  {hit.symbol}" if hit.symbol else ""
             self.stdout.write(
                 self.style.MIGRATE_HEADING(
-                    f"{hit.file_path}:{hit.start_line}-{hit.end_line}"
+                    f"{label(hit)}{hit.file_path}:{hit.start_line}-{hit.end_line}"
                 )
                 + f"  score {hit.score:.4f}{symbol}{stale}"
             )
