@@ -11,15 +11,16 @@ Only when no project answers and the cause is the caller's input (the same
 bad argument for every project) does the call fail, with that error.
 
 How lists of different databases are merged:
-- search: by reciprocal rank fusion over lists whose order means the same in
-  every project (results_merge_ranked): each project's own answer (its rank
-  there) and one global semantic list, every hit ordered by the cosine
-  distance of its vector to the query's, measured alike in every database
-  (one model, one query vector). Scores that depend on a database's
-  statistics (BM25, each project's fused RRF score) are never compared.
-  Merging each project's rank alone interleaves the projects, every
-  project's first hit tying with the others': on bench/quality.py
-  --federated (five projects) that kept 0.41-0.43 of one project's MRR@10.
+- search: by reciprocal rank fusion (results_merge_ranked) over each
+  project's ranked lists (its fused score is their weighted reciprocal
+  ranks, never BM25 or a distance) and one global semantic list: every hit
+  ordered by the cosine distance of its vector to the query's, measured
+  alike in every database (one model, one query vector). Raw scores that
+  depend on a database's statistics (BM25) are never compared. Without the
+  global list, every project's first hit ties with the others' and the
+  projects interleave: on bench/quality.py --federated (five projects) that
+  kept 0.41-0.43 of one project's docstring MRR@10; with it, semantic keeps
+  1.00, hybrid 0.94, keyword 0.79 (whose ranks stay per project).
 - find_symbol: by the kind of match (name, qualified, case, prefix, fuzzy),
   then by the rank within the project, then by project order.
 - grep_code: files by project order, then as each project lists them
@@ -266,6 +267,7 @@ class _Ranked:
     rank: int  # 1-based, in the project's own answer
     result: SearchResult
     distance: float | None
+    fused: float = 0.0  # the project's own score: weighted reciprocal ranks
 
 
 def results_merge_ranked(
@@ -278,23 +280,25 @@ def results_merge_ranked(
 
     Reciprocal rank fusion over lists whose order means the same in every
     project: the global semantic list (every hit by the cosine distance of
-    its vector to the query) and each project's own answer (rank within the
-    project). semantic: the global semantic rank alone, as one project
-    holding every repository would rank. hybrid: SEARCH_SEMANTIC_WEIGHT /
-    (k + global semantic rank) + SEARCH_KEYWORD_WEIGHT / (k + rank in the
-    project). keyword: the rank in the project, ties (every project's first
-    hit...) broken by the global semantic rank. Then the rank in the project,
-    then the order of the projects. A hit's `score` becomes its merged score.
+    its vector to the query: one model, one query vector) and each project's
+    own lists, whose weighted reciprocal ranks (k + rank in the project) its
+    fused score already sums. semantic: the global semantic rank alone, as
+    one project holding every repository ranks. hybrid: SEARCH_SEMANTIC_WEIGHT
+    / (k + global semantic rank) + the project's fused score. keyword: the
+    project's fused score (keyword and definition ranks), then the rank in
+    the project, ties (every project's first hit...) broken by the global
+    semantic rank. Other ties go by the rank in the project, then the order
+    of the projects. A hit's `score` becomes
+    its merged score.
     """
     rrf_k = float(settings.SEARCH_RRF_K)
     weight_semantic = float(settings.SEARCH_SEMANTIC_WEIGHT)
-    weight_keyword = float(settings.SEARCH_KEYWORD_WEIGHT)
     entries = []
     for order, (name, results, distances) in enumerate(lists):
         for rank, result in enumerate(results, start=1):
             result.project = name
             distance = distances.get(result.ranked_chunk_id)
-            entries.append(_Ranked(order, rank, result, distance))
+            entries.append(_Ranked(order, rank, result, distance, result.score))
     by_distance = sorted(
         (e for e in entries if e.distance is not None),
         key=lambda e: (e.distance, e.rank, e.order),
@@ -312,9 +316,9 @@ def results_merge_ranked(
             score = semantic_part(entry)
             return (-score, place, entry.rank, entry.order), score
         if mode == "keyword":
-            score = 1.0 / (rrf_k + entry.rank)
-            return (-score, place, entry.rank, entry.order), score
-        score = semantic_part(entry) + weight_keyword / (rrf_k + entry.rank)
+            score = entry.fused
+            return (-score, entry.rank, place, entry.order), score
+        score = semantic_part(entry) + entry.fused
         return (-score, entry.rank, entry.order, place), score
 
     keyed = []

@@ -49,6 +49,9 @@ def test_every_endpoint_but_health_needs_the_token(db, client, locked):
         ("get", "/api/projects/default/jobs"),
         ("get", "/api/projects/default/repositories"),
         ("get", "/api/projects/default/search?q=x"),
+        ("get", "/api/search?projects=default&q=x"),
+        ("get", "/api/symbols?projects=default&name=x"),
+        ("get", "/api/grep?projects=default&pattern=x"),
         ("get", "/api/jobs/00000000-0000-0000-0000-000000000000"),
     ]
     for method, path in requests:
@@ -111,6 +114,9 @@ def test_docs_and_schema_are_served(client, locked):
         ("GET", "/api/projects/{id_or_name}/references"),
         ("GET", "/api/projects/{id_or_name}/files/{path}/outline"),
         ("GET", "/api/projects/{id_or_name}/grep"),
+        ("GET", "/api/search"),
+        ("GET", "/api/symbols"),
+        ("GET", "/api/grep"),
         ("GET", "/api/jobs/{job_id}"),
         ("POST", "/api/projects/{id_or_name}/move"),
         ("GET", "/api/projects/{id_or_name}/backup"),

@@ -317,6 +317,49 @@ def test_stdio_tools_index_search_jobs_tiers_and_errors(transactional_db, tmp_pa
             assert time.monotonic() - began < 1.8
             workflow.delay = 0.0
 
+            # Several projects at once: each hit names its project.
+            both = await session.call_tool(
+                "search_code",
+                {
+                    "query": "call something again after waiting longer each time",
+                    "projects": ["e2e-retry", "e2e-workflow", "e2e-retry"],
+                },
+            )
+            assert not both.is_error, both.content
+            merged = both.structured_content
+            assert merged["project"] is None
+            assert [p["name"] for p in merged["projects"]] == [
+                "e2e-retry",
+                "e2e-workflow",
+            ]
+            assert merged["results"][0]["project"] == "e2e-retry"
+            assert merged["results"][0]["symbol"] == "retry_with_backoff"
+            assert both.content[0].text.splitlines()[1].startswith("1. [e2e-retry] ")
+            defined = await call(
+                session,
+                "find_symbol",
+                name="retry_with_backoff",
+                projects=["e2e-workflow", "e2e-retry"],
+            )
+            assert [s["project"] for s in defined["symbols"]] == ["e2e-retry"]
+            grepped = await call(
+                session, "grep_code", pattern="delay", projects=["e2e-retry"]
+            )
+            assert {f["project"] for f in grepped["files"]} == {"e2e-retry"}
+            assert "not both" in await call_error(
+                session,
+                "search_code",
+                query="x",
+                project_id="e2e-retry",
+                projects=["e2e-retry"],
+            )
+            assert "No project you can read" in await call_error(
+                session, "find_symbol", name="x", projects=["e2e-retry", "nope"]
+            )
+            assert "at most 20" in await call_error(
+                session, "grep_code", pattern="x", projects=[str(n) for n in range(30)]
+            )
+
             # Tier 1: an explicit project wins over everything.
             status = await call(session, "get_project_status", project_id="e2e-retry")
             assert status["project"]["resolved_by"] == "explicit"
