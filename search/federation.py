@@ -51,7 +51,7 @@ from search.exceptions import (
     UnknownFile,
     UnknownLanguage,
 )
-from search.grep import GrepFile, code_grep
+from search.grep import GrepFile, GrepSearch, code_grep
 from search.navigation import (
     MATCH_ORDER,
     SUGGESTIONS,
@@ -521,28 +521,10 @@ def symbol_find_federated(
 
 
 @dataclass
-class FederatedGrepSearch:
+class FederatedGrepSearch(GrepSearch):
     """Matching lines of several projects grouped by file, each file labelled."""
 
-    pattern: str
-    regex: bool
-    case_sensitive: bool
-    whole_word: bool
-    files: list[GrepFile]
-    files_matched: int
-    matches: int
-    matches_shown: int
-    truncated: bool
-    totals_exact: bool
-    indexed: bool
-    candidate_files: int
-    files_scanned: int
-    elapsed_ms: float
-    notes: list[str] = field(default_factory=list)
     projects: list[ProjectOutcome] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def code_grep_federated(
@@ -583,7 +565,7 @@ def code_grep_federated(
     notes = _failure_notes(answers) + _project_notes(
         answered, lambda found: found.notes
     )
-    if shown < total_lines and any(not a.value.truncated for a in answered):
+    if shown < sum(a.value.matches_shown for a in answered):
         notes.append(
             f"Showing {shown} of {total_lines} matching lines over "
             f"{len(answered)} projects; raise max_matches or narrow the search."

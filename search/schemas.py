@@ -75,9 +75,12 @@ class SearchResultOut(Schema):
     container: str | None = Field(
         default=None, description="For a method: its class (or impl, struct...)."
     )
-    project: str | None = Field(
-        default=None, description="The hit's project, in a search over several."
-    )
+
+
+class FederatedResultOut(SearchResultOut):
+    """One hit of a search over several projects."""
+
+    project: str = Field(description="The project holding the hit.")
 
 
 class SearchOut(Schema):
@@ -337,7 +340,7 @@ class ProjectsQueryIn(Schema):
 class FederatedSearchOut(Schema):
     """Ranked results of several projects, each hit labelled with its project."""
 
-    results: list[SearchResultOut]
+    results: list[FederatedResultOut]
     total_count: int
     latency_ms: float
     mode: str

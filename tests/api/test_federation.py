@@ -7,32 +7,13 @@ from django.test import Client
 
 from indexing.services import repository_index
 from registry.selectors import MAX_PROJECTS
+from tests.operations.conftest import FILES
 
 TOKEN = "federation-token"
 
-SERVICE = {
-    "api/retry.py": """
-        import time
-
-
-        def retry_with_backoff(call, attempts=3):
-            delay = 0.1
-            for _ in range(attempts):
-                try:
-                    return call()
-                except OSError:
-                    time.sleep(delay)
-                    delay *= 2
-            raise RuntimeError("gave up")
-        """,
-}
-CLIENT = {
-    "client/headers.py": """
-        def parse_header(line):
-            name, _, value = line.partition(":")
-            return name.strip().lower(), value.strip()
-        """,
-}
+# A service and its client library, as two projects.
+SERVICE = {"api/retry.py": FILES["src/net/retry.py"]}
+CLIENT = {"client/headers.py": FILES["src/net/headers.py"]}
 
 
 def _write(root, files):
@@ -68,7 +49,7 @@ def test_search_symbols_and_grep_over_two_projects(two):
     # Repeated parameters work as well as commas, and duplicates count once.
     repeated = two.get(
         "/api/search?projects=fed-client&projects=fed-service&projects=fed-client"
-        "&q=parse%20header&mode=keyword"
+        "&q=parseHTTPHeader&mode=keyword"
     )
     assert repeated.status_code == 200, repeated.content
     assert [p["name"] for p in repeated.json()["projects"]] == [
@@ -78,10 +59,11 @@ def test_search_symbols_and_grep_over_two_projects(two):
     assert repeated.json()["results"][0]["project"] == "fed-client"
 
     symbols = two.get(
-        "/api/symbols", {"projects": "fed-service,fed-client", "name": "parse_header"}
+        "/api/symbols",
+        {"projects": "fed-service,fed-client", "name": "parseHTTPHeader"},
     ).json()
     assert [(s["project"], s["name"]) for s in symbols["symbols"]] == [
-        ("fed-client", "parse_header")
+        ("fed-client", "parseHTTPHeader")
     ]
     grep = two.get(
         "/api/grep", {"projects": "fed-service,fed-client", "pattern": "def "}

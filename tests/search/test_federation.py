@@ -37,6 +37,7 @@ from registry.selectors import MAX_PROJECTS, projects_get
 from search.exceptions import InvalidSearchQuery
 from search.federation import chunk_search_federated, symbol_find_federated
 from search.selectors import chunk_search
+from tests.operations.conftest import FILES
 
 PACKAGES = {
     "environ": ("environ", None),
@@ -188,22 +189,7 @@ def test_a_query_over_a_and_b_never_opens_c(three):
     assert _backends_on(a.database_name) > 0
 
 
-SMALL = {
-    "net/retry.py": """
-        import time
-
-
-        def retry_with_backoff(call, attempts=3):
-            delay = 0.1
-            for _ in range(attempts):
-                try:
-                    return call()
-                except OSError:
-                    time.sleep(delay)
-                    delay *= 2
-            raise RuntimeError("gave up")
-        """,
-}
+SMALL = {"net/retry.py": FILES["src/net/retry.py"]}
 
 
 def _small_repo(root: Path) -> Path:
