@@ -360,8 +360,14 @@ def chunk_search_federated(
         context_lines=context_lines,
     )
     # Embedded once for every project, and the merge's common measure (in
-    # keyword mode too, where it only breaks ties between projects).
-    vector = _QueryVector(embedder or embedder_get(), query)
+    # keyword mode too, where it only breaks ties between projects, so an
+    # embedder that cannot answer does not fail a keyword search).
+    try:
+        vector: _QueryVector | None = _QueryVector(embedder or embedder_get(), query)
+    except IndexingError:
+        if mode != "keyword":
+            raise
+        vector = None
     deadline = federation_timeout() if timeout is None else timeout
 
     def ask(project: Project) -> tuple[SearchResponse, dict[int, float]]:

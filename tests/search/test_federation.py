@@ -24,9 +24,11 @@ import shutil
 import site
 import textwrap
 import time
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connections
 
 from indexing.services import repository_index
@@ -320,3 +322,29 @@ def test_bad_arguments_fail_once_not_per_project(project_factory):
         chunk_search_federated(projects=projects, query="x", mode="fast")
     with pytest.raises(InvalidSearchQuery, match="limit"):
         symbol_find_federated(projects=projects, name="x", limit=0)
+
+
+def test_commands_take_several_projects(project_factory, tmp_path):
+    a, b = project_factory(), project_factory()
+    repository_index(project=a, repo_path=str(_small_repo(tmp_path / "a")))
+    for command, argument, expected in (
+        ("search", "retry with backoff", f"[{a.name}] net/retry.py:"),
+        ("symbols", "retry_with_backoff", f"[{a.name}] net/retry.py:"),
+        ("grep", "delay", f"[{a.name}] net/retry.py:"),
+    ):
+        out = StringIO()
+        call_command(
+            command,
+            argument,
+            "--project",
+            b.name,
+            "--project",
+            a.name,
+            stdout=out,
+            stderr=StringIO(),
+        )
+        assert expected in out.getvalue(), (command, out.getvalue())
+    with pytest.raises(CommandError, match="No project you can read"):
+        call_command(
+            "search", "x", "--project", a.name, "--project", "nope", stdout=StringIO()
+        )
