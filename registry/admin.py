@@ -154,7 +154,14 @@ class ProjectAdmin(admin.ModelAdmin):
         "embedding_model",
     ]
     search_fields = ["name", "description"]
-    readonly_fields = ["id", "database_name", "server", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "database_name",
+        "database_role",
+        "server",
+        "created_at",
+        "updated_at",
+    ]
     fields = ["name", "description", "metadata", *readonly_fields]
     actions = ["backup_download"]
     change_form_template = "admin/registry/project/change_form.html"
