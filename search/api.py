@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from config.access import READ, project_for
 from registry.schemas import Text, error_responses
-from registry.selectors import project_get
 from search.grep import code_grep
 from search.navigation import file_outline, reference_find, symbol_find
 from search.schemas import (
@@ -33,7 +33,7 @@ def search(
     request: HttpRequest, id_or_name: Text, params: Query[SearchQueryIn]
 ) -> dict:
     """Search a project's indexed code; return ranked chunks with their context."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     response = chunk_search(
         project=project,
         query=params.q,
@@ -58,7 +58,7 @@ def symbols(
     request: HttpRequest, id_or_name: Text, params: Query[SymbolQueryIn]
 ) -> dict:
     """Find the definitions of a name: exact, qualified, prefix or fuzzy."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     found = symbol_find(project=project, **params.dict())
     return {**found.as_dict(), "project": project}
 
@@ -71,7 +71,7 @@ def references(
     request: HttpRequest, id_or_name: Text, params: Query[ReferenceQueryIn]
 ) -> dict:
     """Find where a name is used, grouped by file, and which definitions carry it."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     found = reference_find(project=project, **params.dict())
     return {**found.as_dict(), "project": project}
 
@@ -87,7 +87,7 @@ def outline(
     repository: Text | None = None,
 ) -> dict:
     """Outline one indexed file: its definitions as a tree, without bodies."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     found = file_outline(project=project, path=path, repository=repository)
     return {**found.as_dict(), "project": project}
 
@@ -98,6 +98,6 @@ def outline(
 )
 def grep(request: HttpRequest, id_or_name: Text, params: Query[GrepQueryIn]) -> dict:
     """Find every indexed line matching a literal or an RE2 regex, grouped by file."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     found = code_grep(project=project, **params.dict())
     return {**found.as_dict(), "project": project}
