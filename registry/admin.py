@@ -585,9 +585,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
             "only as a hash and will not be shown again.",
         )
 
-    def save_related(self, request, form, change):
+    def save_related(self, request, form, formsets, change):
+        # A new token's projects were set by apitoken_create.
         if change:
-            super().save_related(request, form, change)
+            super().save_related(request, form, formsets, change)
 
     @admin.action(description="Revoke the selected tokens")
     def revoke_selected(self, request, queryset):
