@@ -26,6 +26,7 @@ superusers, stays on the admin's maintenance connections.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import logging
@@ -435,8 +436,18 @@ def project_database_migrate(
     extensions they ask for are created first as the admin, because
     PostgreSQL lets only a superuser create an untrusted one (pgvector).
     """
+    _migrate(database_name=database_name, server=server, login=login, extensions=True)
+
+
+def _migrate(
+    *,
+    database_name: str,
+    server: str,
+    login: ProjectLogin | None,
+    extensions: bool,
+) -> None:
     login = _login_for(database_name, login)
-    if login is not None:
+    if login is not None and extensions:
         _extensions_create(database_name=database_name, server=server)
     alias = project_database_register(
         database_name=database_name, server=server, login=login
@@ -459,7 +470,8 @@ def project_login_new(*, database_name: str) -> ProjectLogin:
     return ProjectLogin(role=database_name, secret=secrets.token_urlsafe(32))
 
 
-def _required_extensions() -> list[str]:
+@functools.cache
+def _required_extensions() -> tuple[str, ...]:
     """Return the extensions the per-project migrations create, in order."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     names: list[str] = []
@@ -469,7 +481,7 @@ def _required_extensions() -> list[str]:
         for operation in migration.operations:
             if isinstance(operation, CreateExtension) and operation.name not in names:
                 names.append(operation.name)
-    return names
+    return tuple(names)
 
 
 @contextmanager
@@ -625,8 +637,12 @@ def project_database_create(
         if login is not None:
             project_role_ensure(database_name=database_name, login=login, server=server)
         if migrate:
-            project_database_migrate(
-                database_name=database_name, server=server, login=login
+            # project_role_ensure created the extensions a moment ago.
+            _migrate(
+                database_name=database_name,
+                server=server,
+                login=login,
+                extensions=login is None,
             )
     except Exception as exc:
         logger.warning(
