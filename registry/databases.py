@@ -564,16 +564,15 @@ def project_role_ensure(
     role = sql.Identifier(login.role)
     database = sql.Identifier(database_name)
     with _server_connection(server=server) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = %s", [login.role]
-        ).fetchone()
-        verb = "ALTER" if exists else "CREATE"
-        conn.execute(
-            sql.SQL(
-                verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                "NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD {}"
-            ).format(role, _role_password(conn, login))
-        )
+        attributes = sql.SQL(
+            " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+            "NOREPLICATION NOBYPASSRLS PASSWORD {}"
+        ).format(role, _role_password(conn, login))
+        try:
+            conn.execute(sql.SQL("CREATE") + attributes)
+        except psycopg.errors.DuplicateObject:
+            # Left by an interrupted run, or made by a process racing this one.
+            conn.execute(sql.SQL("ALTER") + attributes)
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
         conn.execute(
             sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(

@@ -109,6 +109,14 @@ def test_a_role_reaches_its_own_database_only(make_project, repo):
     ):
         psycopg.connect(**login_params(first, database_name=registry_name))
 
+    # The maintenance database stays open to every role (PostgreSQL's default):
+    # it lists database names, and no project's rows.
+    with psycopg.connect(**login_params(first, database_name="postgres")) as other:
+        names = {row[0] for row in other.execute("SELECT datname FROM pg_database")}
+        assert second.database_name in names
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            other.execute("SELECT rolpassword FROM pg_authid")
+
     # The project's alias logs in as its role, and indexing works under it.
     with connections[project_alias(project=first)].cursor() as cursor:
         cursor.execute("SELECT current_user")
