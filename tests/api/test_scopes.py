@@ -267,3 +267,26 @@ def test_a_token_for_a_asking_for_b_is_refused(world):
     )
     assert response.status_code == 403
     assert "`write` scope" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "x'; DROP TABLE projects; --",
+        "scope-a\" OR name LIKE '%",
+        "n" * 1000,
+        "00000000-0000-0000-0000-000000000000",
+        "ŝçöpé-ä",
+    ],
+)
+def test_hostile_project_names_get_the_scoped_answer_and_leak_nothing(world, reference):
+    from urllib.parse import quote
+
+    scoped = Client(headers={"Authorization": f"Bearer {world['tokens']['read-a']}"})
+    response = scoped.get(f"/api/projects/{quote(reference, safe='')}")
+    assert response.status_code == 403
+    detail = response.json()["detail"]
+    assert "`read` scope on project" in detail and len(detail) < 400
+    full = Client(headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert full.get(f"/api/projects/{quote(reference, safe='')}").status_code == 404
+    assert [p["name"] for p in full.get("/api/projects").json()] == [A, B]
