@@ -504,14 +504,27 @@ def _admin_project_connection(
         conn.close()
 
 
+def _untrusted_extensions_create(conn: psycopg.Connection) -> None:
+    """Create, as the admin, the extensions the migrations need that a role may not.
+
+    Trusted ones (pg_trgm, fuzzystrmatch) are left to the migrations, which
+    run as the project's role: it then owns them and can migrate backwards
+    too. pgvector is untrusted: only a superuser may create it.
+    """
+    untrusted = conn.execute(
+        "SELECT DISTINCT name FROM pg_available_extension_versions "
+        "WHERE name = ANY(%s) AND NOT trusted",
+        [list(_required_extensions())],
+    ).fetchall()
+    for (name,) in untrusted:
+        conn.execute(
+            sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name))
+        )
+
+
 def _extensions_create(*, database_name: str, server: str) -> None:
     with _admin_project_connection(database_name=database_name, server=server) as conn:
-        for name in _required_extensions():
-            conn.execute(
-                sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(
-                    sql.Identifier(name)
-                )
-            )
+        _untrusted_extensions_create(conn)
 
 
 # Objects of the public schema that are not part of an extension, with the
@@ -555,8 +568,8 @@ def project_role_ensure(
 
     Idempotent: creates the role (or resets the secret of one left by an
     interrupted run), lets only that role and the admin CONNECT, lets the role
-    create in the public schema, creates the extensions the migrations need
-    and hands every object of the public schema outside extensions to the
+    create in the public schema, creates the untrusted extensions the
+    migrations need (the role creates trusted ones itself) and hands every object of the public schema outside extensions to the
     role, so that a database made before roles existed is taken over whole.
     """
     _check_database_name(database_name)
@@ -575,18 +588,15 @@ def project_role_ensure(
             conn.execute(sql.SQL("ALTER") + attributes)
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
         conn.execute(
-            sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+            # CREATE: trusted extensions need it (and it allows schemas, in
+            # this database only).
+            sql.SQL("GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {} TO {}").format(
                 database, role
             )
         )
     with _admin_project_connection(database_name=database_name, server=server) as conn:
         conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(role))
-        for name in _required_extensions():
-            conn.execute(
-                sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(
-                    sql.Identifier(name)
-                )
-            )
+        _untrusted_extensions_create(conn)
         with conn.transaction():
             for kind, name in conn.execute(
                 _OWNED_OBJECTS, {"role": login.role}

@@ -53,7 +53,7 @@ def assert_private(conn: psycopg.Connection, project) -> None:
     """Only the project's role (and the admin, the owner) may reach its database."""
     privileges = acl(conn, project.database_name)
     assert "" not in privileges, privileges  # nothing for PUBLIC
-    assert privileges[project.database_role] == "CONNECT,TEMPORARY"
+    assert privileges[project.database_role] == "CONNECT,CREATE,TEMPORARY"
     owner = conn.execute(
         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
         [project.database_name],
