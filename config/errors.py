@@ -23,6 +23,7 @@ from indexing.exceptions import (
     IndexJobNotFound,
 )
 from registry.exceptions import (
+    AccessDenied,
     ProjectAlreadyExists,
     ProjectDatabaseExists,
     ProjectDatabaseUnavailable,
@@ -43,6 +44,7 @@ logger = logging.getLogger("codebase_mcp.api")
 
 # First match wins: specific classes before the app base classes.
 _DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (AccessDenied, 403),
     (ProjectNotFound, 404),
     (IndexJobNotFound, 404),
     (UnknownRepository, 404),

@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Query, Router, Status
 
+from config.access import READ, WRITE, Grant, project_for, token_allows
+from indexing.exceptions import IndexJobNotFound
 from indexing.jobs import index_job_get, index_job_start
 from indexing.schemas import IndexIn, JobOut, RefreshedOut, RefreshIn, RepositoryOut
 from indexing.selectors import (
@@ -15,8 +17,8 @@ from indexing.selectors import (
     repository_list,
 )
 from indexing.services import IndexSummary, repositories_refresh
+from registry.exceptions import AccessDenied
 from registry.schemas import Text, error_responses
-from registry.selectors import project_get
 
 router = Router(tags=["indexing"])
 
@@ -32,7 +34,7 @@ def index_start(
 ) -> Status[dict]:
     """Start indexing a repository in the background; poll the returned job."""
     job = index_job_start(
-        project=project_get(reference=id_or_name),
+        project=project_for(request.auth, reference=id_or_name, permission=WRITE),
         repo_path=payload.repo_path,
         force_reindex=payload.force_reindex,
     )
@@ -51,7 +53,7 @@ def refresh(
 ) -> list[IndexSummary]:
     """Update the index with what changed on disk (or the named files) and say what changed."""
     return repositories_refresh(
-        project=project_get(reference=id_or_name),
+        project=project_for(request.auth, reference=id_or_name, permission=WRITE),
         repository=payload.repository,
         paths=payload.paths,
     )
@@ -64,7 +66,22 @@ def refresh(
 )
 def job_detail(request: HttpRequest, job_id: str) -> dict:
     """Return an indexing job's status, progress counts and error, if any."""
-    return index_job_as_dict(job=index_job_get(job_id=job_id))
+    return index_job_as_dict(job=_job_for(request.auth, job_id=job_id))
+
+
+def _job_for(grant: Grant, *, job_id: str):
+    """Return a job of a project `grant` may read; one answer for unknown and unlisted."""
+    try:
+        job = index_job_get(job_id=job_id)
+    except IndexJobNotFound:
+        if grant.all_projects:
+            raise
+        job = None
+    if job is None or not token_allows(grant, project=job.project, permission=READ):
+        raise AccessDenied(
+            permission=READ, target=f"job {job_id[:80]!r}", holder=grant.holder
+        )
+    return job
 
 
 @router.get(
@@ -77,7 +94,8 @@ def jobs_list(
     limit: int = Query(20, ge=1, le=MAX_JOBS_LISTED),
 ) -> list[dict]:
     """List a project's most recent indexing jobs, newest first."""
-    jobs = index_job_list(project=project_get(reference=id_or_name), limit=limit)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
+    jobs = index_job_list(project=project, limit=limit)
     return [index_job_as_dict(job=job) for job in jobs]
 
 
@@ -87,4 +105,6 @@ def jobs_list(
 )
 def repositories_list(request: HttpRequest, id_or_name: Text) -> list[RepositoryStatus]:
     """List a project's indexed repositories with file, chunk and vector counts."""
-    return repository_list(project=project_get(reference=id_or_name))
+    return repository_list(
+        project=project_for(request.auth, reference=id_or_name, permission=READ)
+    )

@@ -138,7 +138,9 @@ class RepositoryWatcher:
         Raise WatchRefused when another watcher holds all of them.
         """
         self._session = project_session_open(
-            database_name=self.project.database_name, server=self.project.server
+            database_name=self.project.database_name,
+            server=self.project.server,
+            login=self.project.database_login,
         )
         kept = []
         for root in self.roots:

@@ -29,9 +29,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from config.access import READ, Grant, projects_named
 from registry.exceptions import ProjectNotFound, RegistryError
 from registry.models import Project
-from registry.selectors import project_find, project_get, projects_get
+from registry.selectors import project_find, project_get
 from registry.services import project_create, project_default_ensure
 
 logger = logging.getLogger("codebase_mcp.resolution")
@@ -304,12 +305,12 @@ def project_resolve(
     return ResolvedProject(project=project_default_ensure(), tier="default")
 
 
-def projects_resolve(*, references: object) -> list[Project]:
+def projects_resolve(*, references: object, grant: Grant) -> list[Project]:
     """Return the projects a call over several projects names (no fallback tiers).
 
     Every MCP tool that takes `projects` passes them through here and nowhere
-    else: a per-project read check of the caller (a scoped token over HTTP)
-    belongs in projects_get's `readable`; stdio runs as the user and reads
-    every project. Unknown and unreadable names fail alike.
+    else, with the caller's grant: stdio runs as the user (LOCAL, every
+    project); over HTTP a scoped token reads only its projects, and an
+    unknown name and one it does not list fail alike.
     """
-    return projects_get(references=references, readable=None)
+    return projects_named(grant, references=references, permission=READ)

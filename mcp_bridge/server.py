@@ -24,6 +24,18 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from config.access import (
+    ADMIN,
+    LOCAL,
+    READ,
+    WRITE,
+    Grant,
+    access_require,
+    permission_includes,
+    projects_readable,
+    token_allows,
+)
+from config.auth import ApiTokenError, grant_for_bearer
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_get, index_job_start
 from indexing.schemas import RefreshedOut, RepositoryOut
@@ -53,7 +65,7 @@ from mcp_bridge.schemas import (
     SearchHit,
     WorkingDirectoryResult,
 )
-from registry.exceptions import RegistryError
+from registry.exceptions import AccessDenied, ProjectNotFound, RegistryError
 from registry.models import Project
 from registry.selectors import MAX_PROJECTS, project_list
 from registry.services import project_create
@@ -261,12 +273,115 @@ def _resource_call(function):
     return wrapper
 
 
-def _resolve(project_id: str | None, ctx: Context | None) -> ResolvedProject:
-    return project_resolve(project_id=project_id, working_directory=sessions.get(ctx))
+class _Access:
+    """Whether calls must carry a token: only over HTTP (runmcp sets `http`).
+
+    stdio serves the user who started the process, with the user's rights:
+    no token. Over HTTP every call's grant comes from its own request's
+    `Authorization` header (config.auth); before any token is configured
+    the server is open, which runmcp allows on a loopback address only.
+    """
+
+    def __init__(self) -> None:
+        self.http = False
+
+    def grant(self, ctx: Context | None) -> Grant:
+        if not self.http:
+            return LOCAL
+        try:
+            headers = (ctx.headers if ctx is not None else None) or {}
+        except (AttributeError, ValueError, LookupError):
+            headers = {}
+        try:
+            return grant_for_bearer(headers.get("authorization"), open_grant=OPEN)
+        except ApiTokenError as exc:
+            raise ToolError(getattr(exc, "message", str(exc))) from exc
+
+
+access = _Access()
+
+
+def _bearer_refusal(header: str | None) -> str | None:
+    """Return why an HTTP request's bearer is refused, or None when it may pass."""
+    try:
+        grant_for_bearer(header, open_grant=OPEN)
+    except ApiTokenError as exc:
+        return getattr(exc, "message", str(exc))
+    finally:
+        # Called on an anyio worker thread: hand its registry connection back.
+        connections.close_all()
+    return None
+
+
+def http_app(*, host: str):
+    """Return the Streamable HTTP app, behind a gate that checks each request's token.
+
+    The gate answers 401 before the MCP layer sees a request without a live
+    token (once tokens are configured); each tool then checks the token's
+    scope against the project it touches (`_resolve`).
+    """
+    import anyio.to_thread
+    from starlette.responses import JSONResponse
+
+    inner = server.streamable_http_app(host=host)
+    access.http = True
+
+    async def gate(scope, receive, send):
+        if scope["type"] == "http":
+            header = None
+            for key, value in scope.get("headers") or []:
+                if key.lower() == b"authorization":
+                    header = value.decode("latin-1")
+                    break
+            refusal = await anyio.to_thread.run_sync(_bearer_refusal, header)
+            if refusal is not None:
+                response = JSONResponse(
+                    {"detail": refusal, "code": "unauthorized"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="codebase-mcp"'},
+                )
+                await response(scope, receive, send)
+                return
+        await inner(scope, receive, send)
+
+    return gate
+
+
+# What any caller may do over loopback HTTP before a token exists (as today).
+OPEN = Grant(holder="open loopback server (no token configured)", permission=ADMIN)
+
+
+def _resolve(
+    project_id: str | None, ctx: Context | None, permission: str
+) -> ResolvedProject:
+    """Resolve the project of a call and check the caller's token covers it."""
+    grant = access.grant(ctx)
+    resolved = None
+    if permission_includes(grant, permission=permission):
+        try:
+            resolved = project_resolve(
+                project_id=project_id, working_directory=sessions.get(ctx)
+            )
+        except ProjectNotFound:
+            if grant.all_projects:
+                raise
+            # A token over some projects learns nothing about the others.
+            resolved = None
+    if resolved is None or not token_allows(
+        grant, project=resolved.project, permission=permission
+    ):
+        if project_id is not None:
+            target = f"project {str(project_id)[:80]!r}"
+        elif resolved is not None:
+            target = f"project {resolved.project.name!r}"
+        else:
+            target = "this session's project"
+        raise AccessDenied(permission=permission, target=target, holder=grant.holder)
+    return resolved
 
 
 def _projects_of(
-    project_id: str | None, projects: list[str] | None
+    project_id: str | None, projects: list[str] | None, ctx: Context | None
 ) -> list[Project] | None:
     """Return the projects of a call over several, or None for a one-project call."""
     if projects is None:
@@ -276,7 +391,7 @@ def _projects_of(
             "Pass project_id (one project) or projects (several), not both: "
             "put every project to ask in projects."
         )
-    return projects_resolve(references=projects)
+    return projects_resolve(references=projects, grant=access.grant(ctx))
 
 
 def _ref(resolved: ResolvedProject) -> ProjectRef:
@@ -303,7 +418,7 @@ def set_working_directory(
             f"{directory!r} is not an existing directory; pass an absolute path."
         )
     sessions.set(ctx, path)
-    resolved = _resolve(None, ctx)
+    resolved = _resolve(None, ctx, READ)
     config = session_config_find(directory=path)
     result = WorkingDirectoryResult(
         directory=path,
@@ -357,7 +472,7 @@ def index_repository(
     Incremental: unchanged files are skipped, deleted files removed. Sends progress
     notifications. On a large repository prefer start_indexing_background.
     """
-    resolved = _resolve(project_id, ctx)
+    resolved = _resolve(project_id, ctx, WRITE)
     summary = repository_index(
         project=resolved.project,
         repo_path=repo_path,
@@ -410,7 +525,7 @@ def refresh_index(
     every file by size and time (unchanged files are not read); with paths
     only those files. Embeds the new chunks before returning.
     """
-    resolved = _resolve(project_id, ctx)
+    resolved = _resolve(project_id, ctx, WRITE)
     started = time.monotonic()
     summaries = repositories_refresh(
         project=resolved.project,
@@ -446,7 +561,7 @@ def start_indexing_background(
     Poll get_indexing_status(job_id). search_code works meanwhile on what is
     already stored (keyword first, vectors as they are computed).
     """
-    resolved = _resolve(project_id, ctx)
+    resolved = _resolve(project_id, ctx, WRITE)
     job = index_job_start(
         project=resolved.project, repo_path=repo_path, force_reindex=force_reindex
     )
@@ -465,9 +580,21 @@ def get_indexing_status(
     job_id: Annotated[
         str, Field(description="The job_id from start_indexing_background.")
     ],
+    ctx: Context,
 ) -> Annotated[CallToolResult, JobStatus]:
     """Return a background indexing job's status, progress counts and error, if any."""
-    result = JobStatus(**index_job_as_dict(job=index_job_get(job_id=job_id)))
+    grant = access.grant(ctx)
+    try:
+        job = index_job_get(job_id=job_id)
+    except IndexingError:
+        if grant.all_projects:
+            raise
+        job = None
+    if job is None or not token_allows(grant, project=job.project, permission=READ):
+        raise AccessDenied(
+            permission=READ, target=f"job {job_id[:80]!r}", holder=grant.holder
+        )
+    result = JobStatus(**index_job_as_dict(job=job))
     return _answer(result, renderings.job_render(result))
 
 
@@ -547,11 +674,11 @@ def search_code(
         "max_tokens": max_tokens,
         "context_lines": 0 if output != "full" else context_lines,
     }
-    many = _projects_of(project_id, projects)
+    many = _projects_of(project_id, projects, ctx)
     if many is not None:
         payload = chunk_search_federated(projects=many, **arguments).as_dict()
     else:
-        resolved = _resolve(project_id, ctx)
+        resolved = _resolve(project_id, ctx, READ)
         payload = chunk_search(project=resolved.project, **arguments).as_dict()
         payload["project"] = _ref(resolved)
     payload["results"] = [
@@ -650,13 +777,13 @@ def find_symbol(
         "limit": limit,
         "body_lines": body_lines if output == "full" else 0,
     }
-    many = _projects_of(project_id, projects)
+    many = _projects_of(project_id, projects, ctx)
     if many is not None:
         result = FindSymbolResult(
             **symbol_find_federated(projects=many, **arguments).as_dict()
         )
     else:
-        resolved = _resolve(project_id, ctx)
+        resolved = _resolve(project_id, ctx, READ)
         found = symbol_find(project=resolved.project, **arguments)
         result = FindSymbolResult(**found.as_dict(), project=_ref(resolved))
     return _answer(
@@ -709,7 +836,7 @@ def find_references(
     name, the answer lists them and says so; narrow with a qualified name,
     path_glob or repository_id. Totals per file tell how many uses were not shown.
     """
-    resolved = _resolve(project_id, ctx)
+    resolved = _resolve(project_id, ctx, READ)
     found = reference_find(
         project=resolved.project,
         name=name,
@@ -755,7 +882,7 @@ def file_outline(
 ) -> Annotated[CallToolResult, FileOutlineResult]:
     """List a file's definitions as a tree (class -> methods) with signatures and
     line ranges, without bodies: the cheap way to see a file before reading it."""
-    resolved = _resolve(project_id, ctx)
+    resolved = _resolve(project_id, ctx, READ)
     found = outline_file(project=resolved.project, path=path, repository=repository_id)
     result = FileOutlineResult(**found.as_dict(), project=_ref(resolved))
     return _answer(
@@ -847,13 +974,13 @@ def grep_code(
         "max_matches": max_matches,
         "max_per_file": max_per_file,
     }
-    many = _projects_of(project_id, projects)
+    many = _projects_of(project_id, projects, ctx)
     if many is not None:
         result = GrepCodeResult(
             **code_grep_federated(projects=many, **arguments).as_dict()
         )
     else:
-        resolved = _resolve(project_id, ctx)
+        resolved = _resolve(project_id, ctx, READ)
         found = code_grep(project=resolved.project, **arguments)
         result = GrepCodeResult(**found.as_dict(), project=_ref(resolved))
     if output == "locations":
@@ -874,8 +1001,8 @@ def grep_code(
 
 @server.tool()
 @_tool_call
-def list_projects() -> Annotated[CallToolResult, ProjectList]:
-    """List every project with its id, name and database."""
+def list_projects(ctx: Context) -> Annotated[CallToolResult, ProjectList]:
+    """List every project you may read, with its id, name and database."""
     result = ProjectList(
         projects=[
             ProjectInfo(
@@ -885,7 +1012,7 @@ def list_projects() -> Annotated[CallToolResult, ProjectList]:
                 database_name=p.database_name,
                 created_at=p.created_at.isoformat(),
             )
-            for p in project_list()
+            for p in projects_readable(access.grant(ctx), projects=project_list())
         ]
     )
     return _answer(result, renderings.projects_render(result))
@@ -895,11 +1022,13 @@ def list_projects() -> Annotated[CallToolResult, ProjectList]:
 @_tool_call
 def create_project(
     name: Annotated[str, Field(description="Project name (up to 255 characters).")],
+    ctx: Context,
     description: Annotated[
         str | None, Field(description="Optional description.")
     ] = None,
 ) -> Annotated[CallToolResult, ProjectInfo]:
     """Create a project with its own database; index into it with project_id=name."""
+    access_require(access.grant(ctx), permission=WRITE, target="every project")
     project = project_create(name=name, description=description or "")
     result = ProjectInfo(
         id=str(project.id),
@@ -918,7 +1047,7 @@ def get_project_status(
 ) -> Annotated[CallToolResult, ProjectStatusResult]:
     """Return a project's repositories, file and chunk counts, embedding model, last
     indexing time and running jobs."""
-    resolved = _resolve(project_id, ctx)
+    resolved = _resolve(project_id, ctx, READ)
     result = _status_result(resolved, project_status(project=resolved.project))
     return _answer(result, renderings.status_render(result))
 
@@ -947,13 +1076,13 @@ def _status_result(resolved: ResolvedProject, status) -> ProjectStatusResult:
     "PATH (REPOSITORY: its name, id or path), ?lines=START-END for a range.",
 )
 @_resource_call
-def indexed_file(project: str, repository: str, path: str, lines: str = "") -> str:
+def indexed_file(
+    project: str, repository: str, path: str, ctx: Context, lines: str = ""
+) -> str:
     """Read lines of an indexed file through the server (what search hits point at)."""
     start, end = _line_range(lines)
     found = file_text_read(
-        project=project_resolve(
-            project_id=project, working_directory=os.getcwd()
-        ).project,
+        project=_resolve(project, ctx, READ).project,
         path=path,
         repository=repository,
         start_line=start,
@@ -989,9 +1118,9 @@ def _line_range(lines: str) -> tuple[int, int | None]:
     description="A project's repositories, counts, embedding coverage and jobs.",
 )
 @_resource_call
-def project_status_resource(project: str) -> str:
+def project_status_resource(project: str, ctx: Context) -> str:
     """Read a project's status as text."""
-    resolved = project_resolve(project_id=project, working_directory=os.getcwd())
+    resolved = _resolve(project, ctx, READ)
     status = project_status(project=resolved.project)
     return renderings.status_render(_status_result(resolved, status))
 

@@ -47,6 +47,7 @@ from registry.databases import (
     database_name_build,
     project_database_create,
     project_database_migrate,
+    project_login_new,
 )
 from registry.exceptions import (
     BackupInvalid,
@@ -106,7 +107,9 @@ def project_backup(*, project: Project, output: Path) -> dict:
     """
     current = project_get(reference=project.pk)
     source = DatabaseEndpoint(
-        database_name=current.database_name, server=current.server
+        database_name=current.database_name,
+        server=current.server,
+        login=current.database_login,
     )
     output = Path(output)
     with tempfile.TemporaryDirectory(prefix="cbmcp-backup-") as work:
@@ -351,11 +354,13 @@ def project_restore(
     database_name = database_name_build(
         name=name, project_id=uuid.uuid4() if existing is not None else project_id
     )
-    target = DatabaseEndpoint(database_name=database_name, server=server)
+    # The new database gets a role of its own, whatever the backup came from.
+    login = project_login_new(database_name=database_name)
+    target = DatabaseEndpoint(database_name=database_name, server=server, login=login)
     created = False
     try:
         project_database_create(
-            database_name=database_name, server=server, migrate=False
+            database_name=database_name, server=server, migrate=False, login=login
         )
         created = True
         _dump_restore(archive=archive, manifest=manifest, target=target, label=label)
@@ -368,7 +373,9 @@ def project_restore(
             )
         database_analyze(target)
         # A backup of an older schema is brought up to date like any project.
-        project_database_migrate(database_name=database_name, server=server)
+        project_database_migrate(
+            database_name=database_name, server=server, login=login
+        )
         if existing is not None:
             project_placement_switch(
                 project=existing,
@@ -379,6 +386,8 @@ def project_restore(
                 changes={
                     "server": server,
                     "database_name": database_name,
+                    "database_role": login.role,
+                    "database_secret": login.secret,
                     "description": str(backed_up.get("description") or ""),
                     "metadata": backed_up.get("metadata") or {},
                 },
@@ -391,6 +400,8 @@ def project_restore(
                     description=str(backed_up.get("description") or ""),
                     metadata=backed_up.get("metadata") or {},
                     database_name=database_name,
+                    database_role=login.role,
+                    database_secret=login.secret,
                     server=server,
                 )
     except IntegrityError as exc:

@@ -76,8 +76,14 @@ def project_move(*, project: Project, to_server: str) -> MoveReport:
             f"Project {current.name!r} is already on server {to_server!r}."
         )
     project_jobs_refuse(project=current, action="move it")
-    source = DatabaseEndpoint(database_name=database_name, server=source_server)
-    target = DatabaseEndpoint(database_name=database_name, server=to_server)
+    # The copy keeps the project's role (same name and secret on the target).
+    login = current.database_login
+    source = DatabaseEndpoint(
+        database_name=database_name, server=source_server, login=login
+    )
+    target = DatabaseEndpoint(
+        database_name=database_name, server=to_server, login=login
+    )
     failure = (
         f"Moving project {current.name!r} from {source_server!r} to {to_server!r} "
         f"failed; it is still served from {source_server!r}"
@@ -96,7 +102,10 @@ def project_move(*, project: Project, to_server: str) -> MoveReport:
     try:
         with snapshot_export(endpoint=source, lock_repositories=True) as snapshot:
             project_database_create(
-                database_name=database_name, server=to_server, migrate=False
+                database_name=database_name,
+                server=to_server,
+                migrate=False,
+                login=login,
             )
             created = True
             database_copy(snapshot=snapshot, source=source, target=target)
@@ -125,7 +134,9 @@ def project_move(*, project: Project, to_server: str) -> MoveReport:
         raise ProjectOperationFailed(f"{failure}: {exc}") from exc
     project.server = to_server
     # This process follows at once; others follow when they next read the row.
-    project_database_register(database_name=database_name, server=to_server)
+    project_database_register(
+        database_name=database_name, server=to_server, login=login
+    )
     warning = database_drop_quietly(database_name=database_name, server=source_server)
     return MoveReport(
         project=current.name,

@@ -28,6 +28,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from registry.databases import (
+    ProjectLogin,
     project_database_drop,
     project_database_params,
     repository_lock_key,
@@ -109,10 +110,13 @@ class DatabaseEndpoint:
 
     database_name: str
     server: str
+    # The project's login role: pg_dump reads and pg_restore writes as it, so
+    # what a restore creates belongs to the project. None: the admin role.
+    login: ProjectLogin | None = None
 
     def params(self) -> dict[str, Any]:
         return project_database_params(
-            database_name=self.database_name, server=self.server
+            database_name=self.database_name, server=self.server, login=self.login
         )
 
     def connect(self, *, autocommit: bool = True) -> psycopg.Connection:

@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from config.access import Grant, projects_readable
 from config.auth import ApiTokenAuth, ApiTokenError
 from operations.metrics import ProjectMetrics, project_metrics
 from registry.exceptions import RegistryError
@@ -50,26 +51,27 @@ _FAMILIES: dict[str, tuple[str, str]] = {
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Serve every project's metrics in the Prometheus text format.
+    """Serve the metrics of the projects the token may read, in Prometheus format.
 
-    Guarded like the REST API: `Authorization: Bearer <API_TOKEN>`.
+    Guarded like the REST API: `Authorization: Bearer <token>`; a token over
+    some projects sees those projects' series only (and counts only them).
     """
     try:
-        ApiTokenAuth()(request)
+        grant = ApiTokenAuth()(request)
     except ApiTokenError as exc:
         response = HttpResponse(
             f"{exc}\n", status=401, content_type="text/plain; charset=utf-8"
         )
         response["WWW-Authenticate"] = 'Bearer realm="codebase-mcp"'
         return response
-    return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE)
+    return HttpResponse(metrics_exposition(grant=grant), content_type=CONTENT_TYPE)
 
 
-def metrics_exposition() -> str:
-    """Return every project's metrics in the Prometheus text format."""
+def metrics_exposition(*, grant: Grant) -> str:
+    """Return the metrics of the projects `grant` may read, in Prometheus format."""
     samples: dict[str, list[str]] = defaultdict(list)
     per_server: dict[str, int] = defaultdict(int)
-    for project in project_list():
+    for project in projects_readable(grant, projects=project_list()):
         per_server[project.server] += 1
         labels = {"project": project.name, "server": project.server}
         try:

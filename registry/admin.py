@@ -38,7 +38,7 @@ from operations.backup import project_backup, project_restore
 from operations.move import project_move
 from registry.databases import database_name_sanitize, database_server_names
 from registry.exceptions import RegistryError
-from registry.models import Project
+from registry.models import ApiToken, Project
 from registry.selectors import project_find
 from registry.services import (
     project_create,
@@ -46,6 +46,7 @@ from registry.services import (
     project_name_clean,
     project_update,
 )
+from registry.tokens import apitoken_create, apitoken_revoke
 from search.exceptions import SearchError
 from search.selectors import MODES, chunk_search
 
@@ -154,7 +155,14 @@ class ProjectAdmin(admin.ModelAdmin):
         "embedding_model",
     ]
     search_fields = ["name", "description"]
-    readonly_fields = ["id", "database_name", "server", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "database_name",
+        "database_role",
+        "server",
+        "created_at",
+        "updated_at",
+    ]
     fields = ["name", "description", "metadata", *readonly_fields]
     actions = ["backup_download"]
     change_form_template = "admin/registry/project/change_form.html"
@@ -517,3 +525,73 @@ class ProjectAdmin(admin.ModelAdmin):
 
 class _Refused(Exception):
     """Raise out of save_model to abandon an add the registry refused."""
+
+
+class ApiTokenForm(forms.ModelForm):
+    """A token's name, permission and projects; the secret is made on save."""
+
+    class Meta:
+        model = ApiToken
+        fields = ["name", "permission", "all_projects", "projects"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("all_projects") and not cleaned.get("projects"):
+            raise forms.ValidationError(
+                "Choose the projects the token covers, or tick “all projects”."
+            )
+        return cleaned
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens: created here (shown once), revoked by an action; never shown again."""
+
+    form = ApiTokenForm
+    list_display = [
+        "name",
+        "prefix",
+        "permission",
+        "all_projects",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["permission", "all_projects"]
+    search_fields = ["name", "prefix"]
+    filter_horizontal = ["projects"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_selected"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "permission", "all_projects", "projects"]
+        return fields if obj is None else [*fields, *self.readonly_fields]
+
+    def save_model(self, request, obj: ApiToken, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, plaintext = apitoken_create(
+            name=form.cleaned_data["name"],
+            permission=form.cleaned_data["permission"],
+            projects=None
+            if form.cleaned_data["all_projects"]
+            else list(form.cleaned_data["projects"]),
+        )
+        obj.pk, obj.prefix = token.pk, token.prefix
+        messages.warning(
+            request,
+            f"The token {token.name!r} is {plaintext} — copy it now: it is stored "
+            "only as a hash and will not be shown again.",
+        )
+
+    def save_related(self, request, form, formsets, change):
+        # A new token's projects were set by apitoken_create.
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke_selected(self, request, queryset):
+        for token in queryset:
+            apitoken_revoke(token=token)
+        messages.success(request, f"Revoked {queryset.count()} token(s).")

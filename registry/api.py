@@ -13,6 +13,14 @@ from pathlib import Path
 from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Router, Status, UploadedFile
 
+from config.access import (
+    ADMIN,
+    READ,
+    WRITE,
+    access_require,
+    project_for,
+    projects_readable,
+)
 from indexing.schemas import ProjectDetailOut
 from indexing.selectors import project_status
 from operations.backup import project_backup, project_restore
@@ -32,7 +40,7 @@ from registry.schemas import (
     Text,
     error_responses,
 )
-from registry.selectors import project_get, project_list
+from registry.selectors import project_list
 from registry.services import project_create, project_delete, project_update
 
 router = Router(tags=["projects"])
@@ -56,8 +64,8 @@ class DeletionNotConfirmed(RegistryError):
 
 @router.get("/projects", response={200: list[ProjectOut], **error_responses()})
 def projects_list(request: HttpRequest) -> list[Project]:
-    """List every project, ordered by name."""
-    return project_list()
+    """List the projects the token may read, ordered by name."""
+    return projects_readable(request.auth, projects=project_list())
 
 
 @router.post(
@@ -65,7 +73,8 @@ def projects_list(request: HttpRequest) -> list[Project]:
     response={201: ProjectOut, **error_responses(400, 409)},
 )
 def projects_create(request: HttpRequest, payload: ProjectIn) -> Status[Project]:
-    """Create a project and provision its database."""
+    """Create a project and provision its database (write over every project)."""
+    access_require(request.auth, permission=WRITE, target="every project")
     project = project_create(
         name=payload.name,
         description=payload.description,
@@ -90,7 +99,11 @@ def projects_restore(
     server: Form[Text | None] = None,
     replace: Form[bool] = False,
 ) -> Status[dict]:
-    """Restore a project from an uploaded backup; an existing name needs replace."""
+    """Restore a project from an uploaded backup; an existing name needs replace.
+
+    Needs admin over every project: it creates a project or replaces one.
+    """
+    access_require(request.auth, permission=ADMIN, target="every project")
     with tempfile.TemporaryDirectory(prefix="cbmcp-upload-") as work:
         archive = Path(work) / "backup.tar"
         with open(archive, "wb") as target:
@@ -128,7 +141,7 @@ def _detail(project: Project) -> dict:
 )
 def projects_detail(request: HttpRequest, id_or_name: Text) -> dict:
     """Return a project with its repositories, counts and running jobs."""
-    return _detail(project_get(reference=id_or_name))
+    return _detail(project_for(request.auth, reference=id_or_name, permission=READ))
 
 
 @router.patch(
@@ -140,7 +153,7 @@ def projects_update(
 ) -> Project:
     """Rename a project or change its description or metadata."""
     return project_update(
-        project=project_get(reference=id_or_name),
+        project=project_for(request.auth, reference=id_or_name, permission=WRITE),
         name=payload.name,
         description=payload.description,
         metadata=payload.metadata,
@@ -155,7 +168,7 @@ def projects_delete(
     request: HttpRequest, id_or_name: Text, confirm: bool = False
 ) -> Status[None]:
     """Delete a project and drop its database; requires ?confirm=true."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=WRITE)
     if not confirm:
         raise DeletionNotConfirmed(project)
     project_delete(project=project)
@@ -202,7 +215,7 @@ def projects_move(
     request: HttpRequest, id_or_name: Text, payload: ProjectMoveIn
 ) -> dict:
     """Move a project's database to another server; a failure leaves it in place."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=ADMIN)
     return project_move(project=project, to_server=payload.server).as_dict()
 
 
@@ -225,7 +238,7 @@ _TAR_RESPONSE = {
 )
 def projects_backup(request: HttpRequest, id_or_name: Text) -> FileResponse:
     """Download a backup of a project: a tar of its manifest and pg_dump archive."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=ADMIN)
     with tempfile.TemporaryDirectory(prefix="cbmcp-download-") as work:
         path = Path(work) / "backup.tar"
         project_backup(project=project, output=path)
@@ -247,4 +260,5 @@ def projects_backup(request: HttpRequest, id_or_name: Text) -> FileResponse:
 )
 def projects_metrics(request: HttpRequest, id_or_name: Text) -> dict:
     """Return a project's size, content, searches served and latency percentiles."""
-    return project_metrics(project=project_get(reference=id_or_name)).as_dict()
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
+    return project_metrics(project=project).as_dict()

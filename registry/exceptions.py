@@ -108,3 +108,28 @@ class ProjectOperationFailed(RegistryError):
     """A move, backup or restore failed on the server side and was rolled back."""
 
     code = "operation_failed"
+
+
+class AccessDenied(RegistryError):
+    """The caller's token does not cover what the call touches (HTTP 403).
+
+    The message is the same for a project the token does not list and for
+    one that does not exist, so a token cannot be used to probe names.
+    """
+
+    code = "scope_missing"
+
+    def __init__(self, *, permission: str, target: str, holder: str) -> None:
+        super().__init__(
+            f"The {holder} lacks the `{permission}` scope on {target}; use a token "
+            f"with `{permission}` on it (`manage.py apitoken create --permission "
+            f"{permission} ...`)."
+        )
+        self.permission = permission
+        self.target = target
+
+
+class InvalidApiToken(RegistryError):
+    """Creating, finding or revoking an API token failed on bad input."""
+
+    code = "invalid_token_request"

@@ -69,11 +69,14 @@ class ValidationErrorOut(ErrorOut):
 def error_responses(*statuses: int) -> dict[int, type[Schema]]:
     """Return an endpoint's documented error responses for `response=`.
 
-    Every protected endpoint may also answer 401 (token), 422 (invalid input)
-    and 503 (database server or embedding backend down); the statuses passed
-    are the endpoint's own domain errors.
+    Every protected endpoint may also answer 401 (token), 403 (the token's
+    scope does not cover the call), 422 (invalid input) and 503 (database
+    server or embedding backend down); the statuses passed are the
+    endpoint's own domain errors.
     """
-    responses: dict[int, type[Schema]] = dict.fromkeys((*statuses, 401, 503), ErrorOut)
+    responses: dict[int, type[Schema]] = dict.fromkeys(
+        (*statuses, 401, 403, 503), ErrorOut
+    )
     responses[422] = ValidationErrorOut
     return dict(sorted(responses.items()))
 

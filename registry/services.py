@@ -26,6 +26,8 @@ from registry.databases import (
     project_database_exists,
     project_database_migrate,
     project_database_register,
+    project_login_new,
+    project_role_ensure,
 )
 from registry.exceptions import (
     InvalidProjectField,
@@ -148,7 +150,8 @@ def project_create(
         raise ProjectAlreadyExists(name)
     project_id = uuid.uuid4()
     database_name = database_name_build(name=name, project_id=project_id)
-    project_database_create(database_name=database_name, server=server)
+    login = project_login_new(database_name=database_name)
+    project_database_create(database_name=database_name, server=server, login=login)
     try:
         with transaction.atomic(using="default"):
             return Project.objects.using("default").create(
@@ -156,6 +159,8 @@ def project_create(
                 name=name,
                 description=description or "",
                 database_name=database_name,
+                database_role=login.role,
+                database_secret=login.secret,
                 server=server,
                 metadata=metadata or {},
             )
@@ -233,22 +238,32 @@ def project_default_ensure() -> Project:
     project = Project.objects.using("default").filter(id=DEFAULT_PROJECT_ID).first()
     if project is not None:
         return project
+    login = project_login_new(database_name=DEFAULT_DATABASE_NAME)
     if project_database_exists(database_name=DEFAULT_DATABASE_NAME):
-        project_database_migrate(database_name=DEFAULT_DATABASE_NAME)
+        project_role_ensure(database_name=DEFAULT_DATABASE_NAME, login=login)
+        project_database_migrate(database_name=DEFAULT_DATABASE_NAME, login=login)
     else:
         try:
-            project_database_create(database_name=DEFAULT_DATABASE_NAME)
+            project_database_create(database_name=DEFAULT_DATABASE_NAME, login=login)
         except ProjectDatabaseExists:
-            pass  # another process created it a moment ago
-    project, _ = Project.objects.using("default").get_or_create(
+            # Another process created it a moment ago; its row follows.
+            project_role_ensure(database_name=DEFAULT_DATABASE_NAME, login=login)
+    project, created = Project.objects.using("default").get_or_create(
         id=DEFAULT_PROJECT_ID,
         defaults={
             "name": DEFAULT_PROJECT_NAME,
             "description": "Default project, used when no other project is resolved.",
             "database_name": DEFAULT_DATABASE_NAME,
+            "database_role": login.role,
+            "database_secret": login.secret,
             "server": DEFAULT_SERVER,
         },
     )
+    if not created and project.database_login not in (None, login):
+        # The process that stored its row won: its secret is the role's.
+        project_role_ensure(
+            database_name=DEFAULT_DATABASE_NAME, login=project.database_login
+        )
     return project
 
 
@@ -259,7 +274,9 @@ def project_alias(*, project: Project) -> str:
     process that reads the row after a move reaches the new place.
     """
     return project_database_register(
-        database_name=project.database_name, server=project.server
+        database_name=project.database_name,
+        server=project.server,
+        login=project.database_login,
     )
 
 
@@ -272,12 +289,32 @@ class ProjectMigration:
     database_name: str
     server: str
     applied: list[str] = field(default_factory=list)
+    # Whether this run gave the project its own login role.
+    role_created: bool = False
     error: str | None = None
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def project_role_give(*, project: Project) -> Project:
+    """Give a project made before roles existed its own login role.
+
+    The role is created (or its secret reset) and handed the database's
+    objects first; the registry row records it last, so a failure in between
+    leaves the project working as before, on the admin connection.
+    """
+    login = project_login_new(database_name=project.database_name)
+    project_role_ensure(
+        database_name=project.database_name, login=login, server=project.server
+    )
+    Project.objects.using("default").filter(pk=project.pk).update(
+        database_role=login.role, database_secret=login.secret
+    )
+    project.database_role, project.database_secret = login.role, login.secret
+    return project
 
 
 def _pending_project_migrations(*, connection: BaseDatabaseWrapper) -> list[str]:
@@ -300,7 +337,8 @@ def project_databases_migrate(
 
     Projects (all of them, by name, unless `projects` is given) are migrated one
     at a time; one that fails (database missing, server down, a migration that
-    errors) is recorded with its error and the rest still run. Return one
+    errors) is recorded with its error and the rest still run. A project
+    made before login roles existed is given its own first. Return one
     result per project, with the migrations it applied.
     """
     results = []
@@ -322,14 +360,21 @@ def project_databases_migrate(
                     f"{project.name!r} does not exist on server {project.server!r}; "
                     "restore it from a backup or delete the project."
                 )
+            if project.database_login is None:
+                project_role_give(project=project)
+                result.role_created = True
             connection = project_connection(
-                database_name=project.database_name, server=project.server
+                database_name=project.database_name,
+                server=project.server,
+                login=project.database_login,
             )
             try:
                 pending = _pending_project_migrations(connection=connection)
                 if pending:
                     project_database_migrate(
-                        database_name=project.database_name, server=project.server
+                        database_name=project.database_name,
+                        server=project.server,
+                        login=project.database_login,
                     )
             finally:
                 # One project at a time: give its pooled connection back at once.

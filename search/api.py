@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from config.access import READ, project_for, projects_named
 from registry.models import Project
 from registry.schemas import Text, error_responses
-from registry.selectors import project_get, projects_get
 from search.federation import (
     chunk_search_federated,
     code_grep_federated,
@@ -43,7 +43,7 @@ def search(
     request: HttpRequest, id_or_name: Text, params: Query[SearchQueryIn]
 ) -> dict:
     """Search a project's indexed code; return ranked chunks with their context."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     response = chunk_search(
         project=project,
         query=params.q,
@@ -68,7 +68,7 @@ def symbols(
     request: HttpRequest, id_or_name: Text, params: Query[SymbolQueryIn]
 ) -> dict:
     """Find the definitions of a name: exact, qualified, prefix or fuzzy."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     found = symbol_find(project=project, **params.dict())
     return {**found.as_dict(), "project": project}
 
@@ -81,7 +81,7 @@ def references(
     request: HttpRequest, id_or_name: Text, params: Query[ReferenceQueryIn]
 ) -> dict:
     """Find where a name is used, grouped by file, and which definitions carry it."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     found = reference_find(project=project, **params.dict())
     return {**found.as_dict(), "project": project}
 
@@ -97,7 +97,7 @@ def outline(
     repository: Text | None = None,
 ) -> dict:
     """Outline one indexed file: its definitions as a tree, without bodies."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     found = file_outline(project=project, path=path, repository=repository)
     return {**found.as_dict(), "project": project}
 
@@ -108,7 +108,7 @@ def outline(
 )
 def grep(request: HttpRequest, id_or_name: Text, params: Query[GrepQueryIn]) -> dict:
     """Find every indexed line matching a literal or an RE2 regex, grouped by file."""
-    project = project_get(reference=id_or_name)
+    project = project_for(request.auth, reference=id_or_name, permission=READ)
     found = code_grep(project=project, **params.dict())
     return {**found.as_dict(), "project": project}
 
@@ -117,16 +117,14 @@ def grep(request: HttpRequest, id_or_name: Text, params: Query[GrepQueryIn]) -> 
 
 
 def _projects_readable(request: HttpRequest, names: ProjectsQueryIn) -> list[Project]:
-    """Turn the `projects` of a request into the registry rows it may read.
+    """Turn the `projects` of a request into the registry rows its token may read.
 
     Every endpoint over several projects passes its names through here and
-    nowhere else: a per-project read check of the request's token belongs in
-    `readable` (today the one API token reads every project). A name the
-    caller may not read fails exactly as an unknown one (404), so the answer
-    does not tell which projects exist.
+    nowhere else. A token over some projects gets the same 403 for a name it
+    does not list and for one that does not exist.
     """
     references = [part.strip() for entry in names.projects for part in entry.split(",")]
-    return projects_get(references=references, readable=None)
+    return projects_named(request.auth, references=references, permission=READ)
 
 
 @router.get(

@@ -6,6 +6,7 @@ import json
 from django.core.management import call_command
 from django.test import RequestFactory
 
+from config.access import LOCAL
 from indexing.services import repository_index
 from operations.metrics import project_metrics
 from operations.views import metrics_exposition, metrics_view
@@ -43,7 +44,7 @@ def test_metrics_reflect_indexing_and_searches(make_project, repo, settings):
     assert [(m["name"], m["queries_served"]) for m in listed] == [("measured", 7)]
     assert "measured" in _run("projectstats", "measured")
 
-    text = metrics_exposition()
+    text = metrics_exposition(grant=LOCAL)
     labels = 'project="measured",server="second"'
     assert f'codebase_mcp_project_searches_total{{{labels},mode="keyword"}} 5' in text
     assert f"codebase_mcp_project_search_latency_seconds_count{{{labels}}} 7" in text

@@ -38,9 +38,12 @@ def test_new_projects_go_to_the_emptiest_server_unless_one_is_named(
     )
     assert project_database_exists(database_name=second.database_name, server="second")
     assert not project_database_exists(database_name=second.database_name)
-    with connections[project_alias(project=second)].cursor() as cursor:
-        cursor.execute("SHOW data_directory")
-        assert cursor.fetchone()[0] == str(servers.layout.pgdata)
+    # The project's role may not read data_directory: ask which socket it used.
+    connection = connections[project_alias(project=second)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        assert cursor.fetchone()[0] == second.database_role
+        assert connection.connection.info.host == str(servers.layout.socket_dir)
 
 
 def test_createproject_takes_a_server_and_refuses_unknown_ones(

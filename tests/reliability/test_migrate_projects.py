@@ -8,10 +8,11 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 
 from indexing.models import CodeChunk
 from indexing.services import repository_index
-from registry.databases import project_connection
+from registry.databases import project_connection, project_login_forget
 from registry.models import Project
 from registry.services import project_alias, project_databases_migrate
 from search.selectors import chunk_search
@@ -34,6 +35,16 @@ def tables(project: Project) -> set[str]:
 
 
 def migrate_back(project: Project, target: str) -> None:
+    """Turn `project` into one made before roles, at an older schema.
+
+    Only the admin may drop the extensions an old schema lacks, and an old
+    project has no role of its own: migrate_projects must give it one.
+    """
+    Project.objects.using("default").filter(pk=project.pk).update(
+        database_role="", database_secret=""
+    )
+    project.database_role = project.database_secret = ""
+    project_login_forget(database_name=project.database_name)
     call_command(
         "migrate",
         "indexing",
@@ -106,6 +117,18 @@ def test_old_schemas_are_migrated_and_a_broken_project_does_not_stop_the_rest(
     results = json.loads(out.getvalue())
     assert [r["name"] for r in results] == ["behind-all", "behind-one", "up-to-date"]
     assert all(r["ok"] and r["applied"] == [] for r in results)
+    assert [r["role_created"] for r in results] == [False, False, False]
+    for name in ("behind-all", "behind-one"):
+        project = Project.objects.using("default").get(name=name)
+        assert project.database_role == project.database_name
+        connection = connections[project_alias(project=project)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_user, count(*) FILTER (WHERE tableowner <> "
+                "current_user) FROM pg_tables WHERE schemaname = 'public' "
+                "GROUP BY 1"
+            )
+            assert cursor.fetchone() == (project.database_role, 0)
 
 
 def test_the_service_returns_one_result_per_project(project_factory):
@@ -119,7 +142,8 @@ def test_the_service_returns_one_result_per_project(project_factory):
         first.database_name,
         "default",
     )
-    assert result.ok and result.applied == [
+    assert result.ok and result.role_created
+    assert result.applied == [
         "indexing.0002_search_stats",
         "indexing.0003_search_terms",
         "indexing.0004_symbols",

@@ -6,7 +6,7 @@ import os
 import sys
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from indexing.exceptions import IndexingError
@@ -50,6 +50,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from mcp_bridge.server import server, sessions
 
+        if options["transport"] == "http":
+            _http_open_refuse(host=options["host"])
         # First run on a fresh machine: create the registry tables quietly.
         call_command("migrate", interactive=False, verbosity=0, stdout=io.StringIO())
         watcher = None
@@ -60,9 +62,7 @@ class Command(BaseCommand):
             if options["transport"] == "http":
                 # Many clients share this process: no process-wide directory.
                 sessions.single_client = False
-                server.run(
-                    "streamable-http", host=options["host"], port=options["port"]
-                )
+                _http_serve(host=options["host"], port=options["port"])
             else:
                 server.run("stdio")
         except KeyboardInterrupt:
@@ -72,6 +72,40 @@ class Command(BaseCommand):
                 watcher.close()
             connections.close_all()
             sys.stderr.flush()
+
+
+def _http_open_refuse(*, host: str) -> None:
+    """Refuse to serve HTTP beyond loopback while no token is configured.
+
+    Without a token every caller may do everything; that stays the default
+    on a loopback address (as before tokens existed), not on a network.
+    """
+    from config.auth import tokens_configured
+
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    if not loopback and not tokens_configured():
+        raise CommandError(
+            f"Refusing to serve MCP over HTTP on {host} without authentication: "
+            "set API_TOKEN or create a token with `manage.py apitoken create NAME "
+            "--permission read --all-projects`, then send it as `Authorization: "
+            "Bearer <token>`; or bind 127.0.0.1."
+        )
+
+
+def _http_serve(*, host: str, port: int) -> None:
+    """Serve Streamable HTTP at /mcp behind the token gate (mcp_bridge.server)."""
+    import anyio
+    import uvicorn
+
+    from mcp_bridge.server import http_app, server
+
+    config = uvicorn.Config(
+        http_app(host=host),
+        host=host,
+        port=port,
+        log_level=server.settings.log_level.lower(),
+    )
+    anyio.run(uvicorn.Server(config).serve)
 
 
 def _watcher_start():

@@ -15,7 +15,8 @@ from registry.services import ProjectMigration, project_databases_migrate
 class Command(BaseCommand):
     help = (
         "Apply pending per-project migrations (the `indexing` app) to every "
-        "project database, one project at a time. A project that fails is "
+        "project database, one project at a time, first giving a project made "
+        "before login roles existed its own role. A project that fails is "
         "reported and the others still run; the command then exits non-zero. "
         "Run `manage.py migrate` first for the registry itself."
     )
@@ -67,8 +68,10 @@ class Command(BaseCommand):
             self.stderr.write(
                 self.style.ERROR(f"{'FAILED':<9} {where}: {result.error}")
             )
-        elif result.applied:
-            applied = ", ".join(result.applied)
+        elif result.applied or result.role_created:
+            applied = ", ".join(
+                (["own login role"] if result.role_created else []) + result.applied
+            )
             self.stdout.write(
                 f"{'migrated':<9} {where}: {applied} ({result.seconds:.2f} s)"
             )
