@@ -215,6 +215,11 @@ SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=1.0)
 # Weight of the definitions a query of identifiers names (search.selectors.
 # query_identifiers) as a third fused list; 0 turns it off.
 SEARCH_DEFINITION_WEIGHT = env.float("SEARCH_DEFINITION_WEIGHT", default=1.0)
+# Hybrid search re-ranks the best SEARCH_RERANK_DEPTH fused candidates with
+# the learned linear model in search/ranker.json (search/ranking.py; trained by
+# bench/quality_train.py). False keeps the fused order.
+SEARCH_RERANK = env.bool("SEARCH_RERANK", default=True)
+SEARCH_RERANK_DEPTH = env.int("SEARCH_RERANK_DEPTH", default=40)
 # Keyword candidates ranked per query at most: chunks are looked up through
 # the rarest query words until their chunk counts reach this many (search/
 # selectors.py). Each candidate costs ~10 us of BM25 scoring; bench/quality.py
