@@ -72,6 +72,7 @@ _STOP_WORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     """Return a crude stem so `parses`, `parsed` and `parse` meet."""
     for suffix in ("ing", "ed", "es", "s"):
@@ -103,10 +104,15 @@ def _share(wanted: set[str], text: str) -> float:
     return len(wanted & text_stems(text)) / len(wanted) if wanted else 0.0
 
 
+# A signature fits in this many characters; a minified line would cost
+# milliseconds to split.
+FIRST_LINE_CHARS = 200
+
+
 def _first_line(content: str) -> str:
-    for line in content.splitlines():
+    for line in content[: FIRST_LINE_CHARS * 4].splitlines():
         if line.strip():
-            return line
+            return line[:FIRST_LINE_CHARS]
     return ""
 
 
