@@ -482,6 +482,40 @@ def _code_lines(lines: list[str], start: int, end: int) -> int:
     return sum(1 for line in lines[start - 1 : end] if line.strip())
 
 
+def _target_add(corpus: Corpus, target: Target, *, blank_lines: list[str]) -> None:
+    """Add a documented function's query unless it or its function is unusable."""
+    start, end = target.start_line, target.end_line
+    if end - start + 1 < MIN_FUNCTION_LINES or _code_lines(blank_lines, start, end) < 3:
+        corpus.dropped["function_too_short"] += 1
+        return
+    reason = _usable_query(target.query, name=target.name)
+    if reason:
+        corpus.dropped[reason] += 1
+        return
+    corpus.targets.append(target)
+
+
+def _blank_nodes(source: bytes, nodes: Iterator[Node]) -> str:
+    """Return `source` with the nodes' bytes as spaces; lines keep their places.
+
+    A line that held only a blanked node becomes empty, not a run of spaces.
+    """
+    blanked = bytearray(source)
+    for node in nodes:
+        for index in range(node.start_byte, node.end_byte):
+            if blanked[index] not in (0x0A, 0x0D):
+                blanked[index] = 0x20
+    return "".join(
+        line if line.strip() else line[len(line.rstrip("\r\n")) :]
+        for line in blanked.decode().splitlines(keepends=True)
+    )
+
+
+def _identifiers(source: str, *, parser: Parser, types: frozenset[str]) -> set[str]:
+    tree = parser.parse(source.encode())
+    return {_text(node) for node in _walk(tree.root_node) if node.type in types}
+
+
 def python_file(*, path: str, text: str, corpus: Corpus) -> str | None:
     """Add a Python file's functions to the corpus; return its blanked text."""
     try:
@@ -654,18 +688,13 @@ def javascript_file(*, path: str, text: str, corpus: Corpus) -> str | None:
     if tree.root_node.has_error:
         corpus.dropped["file_does_not_parse"] += 1
         return None
-    blanked = bytearray(source)
-    comments: dict[int, Node] = {}
-    for node in _walk(tree.root_node):
-        if node.type == "comment" and source[node.start_byte :].startswith(b"/*"):
-            for index in range(node.start_byte, node.end_byte):
-                if blanked[index] not in (0x0A, 0x0D):
-                    blanked[index] = 0x20
-            comments[node.end_byte] = node
-    # Lines that held only a comment become empty, not runs of spaces.
-    blank_text = "".join(
-        line if line.strip() else line[len(line.rstrip("\r\n")) :]
-        for line in blanked.decode().splitlines(keepends=True)
+    blank_text = _blank_nodes(
+        source,
+        (
+            node
+            for node in _walk(tree.root_node)
+            if node.type == "comment" and source[node.start_byte :].startswith(b"/*")
+        ),
     )
     blank_lines = blank_text.splitlines()
     for node in _walk(tree.root_node):
@@ -687,38 +716,17 @@ def javascript_file(*, path: str, text: str, corpus: Corpus) -> str | None:
         if not doc:
             corpus.dropped["jsdoc_without_description"] += 1
             continue
-        if (
-            end - start + 1 < MIN_FUNCTION_LINES
-            or _code_lines(blank_lines, start, end) < 3
-        ):
-            corpus.dropped["function_too_short"] += 1
-            continue
-        query = query_from_doc(doc)
-        reason = _usable_query(query, name=qualified)
-        if reason:
-            corpus.dropped[reason] += 1
-            continue
-        corpus.targets.append(
-            Target(
-                language="javascript",
-                path=path,
-                name=qualified,
-                start_line=start,
-                end_line=end,
-                query=query,
-            )
+        _target_add(
+            corpus,
+            Target("javascript", path, qualified, start, end, query_from_doc(doc)),
+            blank_lines=blank_lines,
         )
     return blank_text
 
 
 def javascript_identifiers(source: str) -> set[str]:
     """Return the identifiers (names of variables, properties...) of JS code."""
-    tree = _js_parser().parse(source.encode())
-    return {
-        _text(node)
-        for node in _walk(tree.root_node)
-        if node.type in _JS_IDENTIFIER_NODES
-    }
+    return _identifiers(source, parser=_js_parser(), types=_JS_IDENTIFIER_NODES)
 
 
 # --------------------------------------------------------------------------
@@ -803,15 +811,8 @@ def go_file(*, path: str, text: str, corpus: Corpus) -> str | None:
     if tree.root_node.has_error:
         corpus.dropped["file_does_not_parse"] += 1
         return None
-    blanked = bytearray(source)
-    for node in tree.root_node.children:
-        if node.type == "comment":
-            for index in range(node.start_byte, node.end_byte):
-                if blanked[index] not in (0x0A, 0x0D):
-                    blanked[index] = 0x20
-    blank_text = "".join(
-        line if line.strip() else line[len(line.rstrip("\r\n")) :]
-        for line in blanked.decode().splitlines(keepends=True)
+    blank_text = _blank_nodes(
+        source, (node for node in tree.root_node.children if node.type == "comment")
     )
     blank_lines = blank_text.splitlines()
     children = tree.root_node.children
@@ -835,38 +836,17 @@ def go_file(*, path: str, text: str, corpus: Corpus) -> str | None:
         doc = _go_doc(comments)
         if not doc:
             continue
-        if (
-            end - start + 1 < MIN_FUNCTION_LINES
-            or _code_lines(blank_lines, start, end) < 3
-        ):
-            corpus.dropped["function_too_short"] += 1
-            continue
-        query = _go_query(doc, name=name)
-        reason = _usable_query(query, name=name)
-        if reason:
-            corpus.dropped[reason] += 1
-            continue
-        corpus.targets.append(
-            Target(
-                language="go",
-                path=path,
-                name=name,
-                start_line=start,
-                end_line=end,
-                query=query,
-            )
+        _target_add(
+            corpus,
+            Target("go", path, name, start, end, _go_query(doc, name=name)),
+            blank_lines=blank_lines,
         )
     return blank_text
 
 
 def go_identifiers(source: str) -> set[str]:
     """Return the identifiers (names of variables, fields, types...) of Go code."""
-    tree = _go_parser().parse(source.encode())
-    return {
-        _text(node)
-        for node in _walk(tree.root_node)
-        if node.type in _GO_IDENTIFIER_NODES
-    }
+    return _identifiers(source, parser=_go_parser(), types=_GO_IDENTIFIER_NODES)
 
 
 def identifier_words(names: set[str]) -> set[str]:

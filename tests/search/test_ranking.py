@@ -83,22 +83,11 @@ def test_a_definition_named_by_the_query_moves_above_a_closer_vector():
     # The second row matches the question's words in its name; the first is
     # only a little closer by vectors and ranked first by fusion.
     rows = [
-        _row(
-            symbol="helpers.tidy",
-            kind="function",
-            score=0.30,
-            semantic=1,
-            keyword=2,
-            cosine=0.52,
-        ),
-        _row(
-            symbol="Cache.purge_expired_entries",
-            kind="method",
-            score=0.29,
-            semantic=2,
-            keyword=1,
-            cosine=0.50,
-        ),
+        _row(symbol=symbol, kind=kind, score=score, semantic=s, keyword=k, cosine=c)
+        for symbol, kind, score, s, k, c in (
+            ("helpers.tidy", "function", 0.30, 1, 2, 0.52),
+            ("Cache.purge_expired_entries", "method", 0.29, 2, 1, 0.50),
+        )
     ]
     query = "purge the expired entries"
     reranked = rows_rerank(
