@@ -52,9 +52,18 @@ def test_weights_of_other_features_are_refused():
         ranker_parse(data=b"[1, 2]", expected_sha256=None)
 
 
-def _row(*, symbol, kind, score, semantic, keyword, cosine, path="src/a.py"):
+def _row(
+    *,
+    symbol,
+    kind,
+    score,
+    semantic,
+    keyword,
+    cosine,
+    content="x = 1\n",
+    path="src/a.py",
+):
     """A candidate row as search_statement returns it (14 columns + signals)."""
-    content = f"def {symbol.rsplit('.', 1)[-1]}(value):\n    return value\n"
     return (
         f"id-{symbol}",
         path,
@@ -79,24 +88,34 @@ def _row(*, symbol, kind, score, semantic, keyword, cosine, path="src/a.py"):
     )
 
 
-def test_a_definition_named_by_the_query_moves_above_a_closer_vector():
-    # The second row matches the question's words in its name; the first is
-    # only a little closer by vectors and ranked first by fusion.
+def test_a_definition_moves_above_module_code_that_fusion_ranked_first():
+    # Fusion puts the module's top-level lines first (a little closer by
+    # vectors); the layer learned that an answer is usually a definition.
     rows = [
-        _row(symbol=symbol, kind=kind, score=score, semantic=s, keyword=k, cosine=c)
-        for symbol, kind, score, s, k, c in (
-            ("helpers.tidy", "function", 0.30, 1, 2, 0.52),
-            ("Cache.purge_expired_entries", "method", 0.29, 2, 1, 0.50),
-        )
+        _row(
+            symbol=None,
+            kind="module",
+            score=0.30,
+            semantic=1,
+            keyword=2,
+            cosine=0.52,
+            content="import time\nCACHE = {}\n",
+        ),
+        _row(
+            symbol="purge_expired_entries",
+            kind="function",
+            score=0.29,
+            semantic=2,
+            keyword=1,
+            cosine=0.50,
+            content="def purge_expired_entries(now):\n    CACHE.clear()\n",
+        ),
     ]
     query = "purge the expired entries"
     reranked = rows_rerank(
         query=query, rows=rows, ranker=ranker_get(), rrf_k=5.0, depth=40
     )
-    assert [row[7] for row in reranked] == [
-        "Cache.purge_expired_entries",
-        "helpers.tidy",
-    ]
+    assert [row[7] for row in reranked] == ["purge_expired_entries", None]
     assert reranked[0][9] >= reranked[1][9]
     features = dict(
         zip(
@@ -106,6 +125,7 @@ def test_a_definition_named_by_the_query_moves_above_a_closer_vector():
         )
     )
     assert features["name_match"] == 1.0 and features["is_function"] == 1.0
+    assert features["first_line_match"] == 1.0
 
 
 def test_rows_past_the_depth_keep_their_order_below_the_reranked_ones():
