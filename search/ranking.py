@@ -8,6 +8,7 @@ words name the chunk (symbol, qualified name, path, first line) and the
 chunk's kind and length. The weights are a few numbers in ranker.json,
 trained by bench/quality_train.py on docstring -> code pairs from packages
 outside every benchmark corpus; the file's sha256 is checked before use.
+Off unless SEARCH_RERANK is set (config/settings.py says why).
 """
 
 from __future__ import annotations

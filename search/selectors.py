@@ -4,7 +4,8 @@ Hybrid search runs both candidate lists as CTEs of one SQL statement and fuses
 them by weighted reciprocal rank fusion, a keyword rank weighing as much as
 the share of the query it covers; the weights come from `bench/quality.py`
 (settings SEARCH_RRF_K, SEARCH_SEMANTIC_WEIGHT, SEARCH_KEYWORD_WEIGHT).
-Filters are pushed into both candidate queries.
+Filters are pushed into both candidate queries. With SEARCH_RERANK the
+best fused candidates are reordered by search/ranking.py's learned layer.
 """
 
 from __future__ import annotations
