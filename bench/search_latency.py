@@ -213,8 +213,11 @@ def line(label: str, samples: list[float]) -> str:
 
 def measure(*, project, embedder, queries: list[str], warmup: int) -> None:
     """Print embedding, search-only and end-to-end latencies of the queries."""
+    from django.conf import settings
+
     from search.selectors import chunk_search
 
+    default_rerank = settings.SEARCH_RERANK
     for query in queries[:warmup]:
         chunk_search(project=project, query=query, mode="hybrid", embedder=embedder)
     embed_ms: list[float] = []
@@ -230,6 +233,16 @@ def measure(*, project, embedder, queries: list[str], warmup: int) -> None:
             started = time.perf_counter()
             chunk_search(project=project, query=query, mode=mode, embedder=fixed)
             searched[mode].append((time.perf_counter() - started) * 1000)
+    # The ranking layer (SEARCH_RERANK) on and off, alternating query by
+    # query so that other load on the machine hits both alike.
+    layer: dict[bool, list[float]] = {True: [], False: []}
+    for index, query in enumerate(queries):
+        for rerank in (index % 2 == 0, index % 2 == 1):
+            settings.SEARCH_RERANK = rerank
+            started = time.perf_counter()
+            chunk_search(project=project, query=query, mode="hybrid", embedder=fixed)
+            layer[rerank].append((time.perf_counter() - started) * 1000)
+    settings.SEARCH_RERANK = default_rerank
     total_ms: list[float] = []
     for query in reversed(queries):
         started = time.perf_counter()
@@ -238,6 +251,12 @@ def measure(*, project, embedder, queries: list[str], warmup: int) -> None:
     print(line("query embedding alone", embed_ms))
     for mode, samples in searched.items():
         print(line(f"{mode} search, vector given", samples))
+    for rerank, samples in layer.items():
+        print(
+            line(f"hybrid, vector given, re-rank {'on' if rerank else 'off'}", samples)
+        )
+    ratio = percentile(layer[True], 0.95) / percentile(layer[False], 0.95)
+    print(f"  re-rank on / off at p95: x {ratio:.2f}")
     print(line("hybrid search with query embedding (end to end)", total_ms))
 
 
@@ -340,7 +359,9 @@ def main() -> None:
         "SEARCH_KEYWORD_SCAN_LIMIT="
         f"{getattr(settings, 'SEARCH_KEYWORD_SCAN_LIMIT', 'none')} "
         "SEARCH_DEFINITION_WEIGHT="
-        f"{getattr(settings, 'SEARCH_DEFINITION_WEIGHT', 'none')}; limit 10, "
+        f"{getattr(settings, 'SEARCH_DEFINITION_WEIGHT', 'none')} "
+        f"SEARCH_RERANK={settings.SEARCH_RERANK} "
+        f"SEARCH_RERANK_DEPTH={settings.SEARCH_RERANK_DEPTH}; limit 10, "
         "40 candidates per list, hnsw.ef_search 40"
     )
     project = project_create(name=f"bench-latency-{uuid.uuid4().hex[:8]}")

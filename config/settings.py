@@ -215,6 +215,15 @@ SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=1.0)
 # Weight of the definitions a query of identifiers names (search.selectors.
 # query_identifiers) as a third fused list; 0 turns it off.
 SEARCH_DEFINITION_WEIGHT = env.float("SEARCH_DEFINITION_WEIGHT", default=1.0)
+# True: hybrid search re-ranks the best SEARCH_RERANK_DEPTH fused candidates
+# with the learned linear model in search/ranker.json (search/ranking.py;
+# trained by bench/quality_train.py on other packages). Off by default: on
+# bench/quality.py it lifts docstring MRR@10 0.527 -> 0.592 and exact names
+# 0.976 -> 0.983, but hand-written questions read 0.195 -> 0.187 (paired
+# bootstrap 95 % interval -0.060..+0.044, 13 better, 8 worse of 64), and a
+# default must not be below today's on any set.
+SEARCH_RERANK = env.bool("SEARCH_RERANK", default=False)
+SEARCH_RERANK_DEPTH = env.int("SEARCH_RERANK_DEPTH", default=40)
 # Keyword candidates ranked per query at most: chunks are looked up through
 # the rarest query words until their chunk counts reach this many (search/
 # selectors.py). Each candidate costs ~10 us of BM25 scoring; bench/quality.py

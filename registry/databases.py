@@ -444,21 +444,11 @@ def project_database_migrate(
     """Apply pending per-project migrations to one project database.
 
     They run as the project's role, so what they create is the role's; the
-    extensions they ask for are created first as the admin, because
-    PostgreSQL lets only a superuser create an untrusted one (pgvector).
+    untrusted extensions they ask for (pgvector) are created first as the
+    admin, because PostgreSQL lets only a superuser create those.
     """
-    _migrate(database_name=database_name, server=server, login=login, extensions=True)
-
-
-def _migrate(
-    *,
-    database_name: str,
-    server: str,
-    login: ProjectLogin | None,
-    extensions: bool,
-) -> None:
     login = _login_for(database_name, login)
-    if login is not None and extensions:
+    if login is not None:
         _extensions_create(database_name=database_name, server=server)
     alias = project_database_register(
         database_name=database_name, server=server, login=login
@@ -657,12 +647,8 @@ def project_database_create(
         if login is not None:
             project_role_ensure(database_name=database_name, login=login, server=server)
         if migrate:
-            # project_role_ensure created the extensions a moment ago.
-            _migrate(
-                database_name=database_name,
-                server=server,
-                login=login,
-                extensions=login is None,
+            project_database_migrate(
+                database_name=database_name, server=server, login=login
             )
     except Exception as exc:
         logger.warning(

@@ -32,3 +32,9 @@ class SearchTimedOut(SearchError):
     """A search reached its statement timeout; a narrower one will answer."""
 
     code = "timeout"
+
+
+class RankerArtifactInvalid(SearchError):
+    """The ranking layer's weights file is missing, altered or of another version."""
+
+    code = "ranker_invalid"

@@ -70,6 +70,7 @@ class FileCache:
 
 
 def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult]:
+    """Return a result per row (columns past the 14th, ranking signals, unread)."""
     files = FileCache()
     results = []
     for (
@@ -87,7 +88,7 @@ def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult
         sha256,
         size,
         mtime,
-    ) in rows:
+    ) in (row[:14] for row in rows):
         absolute = os.path.join(repo_path, relative_path)
         stale = files.stale(absolute, sha256, size, mtime)
         before = after = ""

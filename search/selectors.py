@@ -4,7 +4,8 @@ Hybrid search runs both candidate lists as CTEs of one SQL statement and fuses
 them by weighted reciprocal rank fusion, a keyword rank weighing as much as
 the share of the query it covers; the weights come from `bench/quality.py`
 (settings SEARCH_RRF_K, SEARCH_SEMANTIC_WEIGHT, SEARCH_KEYWORD_WEIGHT).
-Filters are pushed into both candidate queries.
+Filters are pushed into both candidate queries. With SEARCH_RERANK the
+best fused candidates are reordered by search/ranking.py's learned layer.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from registry.models import Project
 from registry.services import project_alias
 from search.exceptions import InvalidSearchQuery, ProjectSchemaOutdated
 from search.filters import chunk_filter_sql, query_clean
+from search.ranking import ranker_get, rows_rerank
 from search.results import (
     SearchResult,
     results_fit_budget,
@@ -217,7 +219,7 @@ cq AS (SELECT string_agg(quoted, ' | ')::tsquery AS query FROM qt
 kc AS MATERIALIZED (SELECT c.id, c.search_vector || ''::tsvector AS sv
     FROM code_chunks c, cq
     WHERE c.search_vector @@ cq.query AND {where}{websearch} LIMIT %(scan)s),
-keyword AS (SELECT id, coverage,
+keyword AS (SELECT id, coverage, score,
     row_number() OVER (ORDER BY score DESC, id) AS rank FROM (
     SELECT kc.id, sum(qt.idf * x.tf * (%(k1)s::float8 + 1) / (x.tf + kc.norm)) AS score,
         sum(qt.idf) / (SELECT sum(idf) FROM qt) AS coverage
@@ -278,6 +280,13 @@ def query_identifiers(query: str) -> list[str]:
     return list(dict.fromkeys(words))[:MAX_QUERY_IDENTIFIERS]
 
 
+# Every fused list carries the signals the ranking layer reads
+# (search/ranking.py): each list's rank, BM25 score and coverage.
+_NO_SEMANTIC = "NULL::bigint AS s_rank"
+_NO_KEYWORD = "NULL::bigint AS k_rank, NULL::float8 AS coverage, NULL::float8 AS bm25"
+_NO_DEFINITION = "NULL::bigint AS d_rank"
+
+
 def _candidate_sql(
     *,
     mode: str,
@@ -298,21 +307,24 @@ def _candidate_sql(
     ).strip()
     if mode == "semantic":
         return (
-            f"WITH {semantic}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) AS score "
-            "FROM semantic)"
+            f"WITH {semantic}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) AS score,"
+            f" rank AS s_rank, {_NO_KEYWORD}, {_NO_DEFINITION} FROM semantic)"
         )
     defs = _DEFINITIONS_SQL.format(where=where).strip() if definitions else ""
     if mode == "keyword":
         if not definitions:
             return (
                 f"WITH {keyword}, fused AS (SELECT id, 1.0 / (%(rrf_k)s + rank) "
-                "AS score FROM keyword)"
+                f"AS score, {_NO_SEMANTIC}, rank AS k_rank, coverage, score AS bm25,"
+                f" {_NO_DEFINITION} FROM keyword)"
             )
         return (
             f"WITH {keyword}, {defs}, fused AS ("
             " SELECT coalesce(k.id, d.id) AS id,"
             "  coalesce(1.0 / (%(rrf_k)s + k.rank), 0)"
-            "  + coalesce(%(wd)s / (%(rrf_k)s + d.rank), 0) AS score"
+            "  + coalesce(%(wd)s / (%(rrf_k)s + d.rank), 0) AS score,"
+            f"  {_NO_SEMANTIC}, k.rank AS k_rank, k.coverage, k.score AS bm25,"
+            "  d.rank AS d_rank"
             " FROM keyword k FULL OUTER JOIN defs d ON d.id = k.id)"
         )
     if not definitions:
@@ -320,7 +332,9 @@ def _candidate_sql(
             f"WITH {semantic}, {keyword}, fused AS ("
             " SELECT coalesce(s.id, k.id) AS id,"
             "  coalesce(%(ws)s / (%(rrf_k)s + s.rank), 0)"
-            "  + coalesce(%(wk)s * k.coverage / (%(rrf_k)s + k.rank), 0) AS score"
+            "  + coalesce(%(wk)s * k.coverage / (%(rrf_k)s + k.rank), 0) AS score,"
+            "  s.rank AS s_rank, k.rank AS k_rank, k.coverage, k.score AS bm25,"
+            f"  {_NO_DEFINITION}"
             " FROM semantic s FULL OUTER JOIN keyword k ON s.id = k.id)"
         )
     return (
@@ -328,7 +342,9 @@ def _candidate_sql(
         " SELECT coalesce(s.id, k.id, d.id) AS id,"
         "  coalesce(%(ws)s / (%(rrf_k)s + s.rank), 0)"
         "  + coalesce(%(wk)s * k.coverage / (%(rrf_k)s + k.rank), 0)"
-        "  + coalesce(%(wd)s / (%(rrf_k)s + d.rank), 0) AS score"
+        "  + coalesce(%(wd)s / (%(rrf_k)s + d.rank), 0) AS score,"
+        "  s.rank AS s_rank, k.rank AS k_rank, k.coverage, k.score AS bm25,"
+        "  d.rank AS d_rank"
         " FROM semantic s FULL OUTER JOIN keyword k ON s.id = k.id"
         " FULL OUTER JOIN defs d ON d.id = coalesce(s.id, k.id))"
     )
@@ -447,6 +463,8 @@ def chunk_search(
         effective_mode = "semantic"
     keyword_query = _keyword_query(query)
     candidates = max(limit * 4, 40)
+    rerank = effective_mode == "hybrid" and bool(settings.SEARCH_RERANK)
+    depth = int(settings.SEARCH_RERANK_DEPTH)
     rows: list[tuple] = []
     if effective_mode != "semantic_unavailable":
         statement = search_statement(
@@ -457,7 +475,7 @@ def chunk_search(
             keyword_query=keyword_query,
             query_vector=query_vector,
             candidates=candidates,
-            fetch=limit * 3,
+            fetch=max(limit * 3, depth) if rerank else limit * 3,
             identifiers=(
                 query_identifiers(query) if _symbol_table_exists(alias=alias) else []
             ),
@@ -465,6 +483,14 @@ def chunk_search(
         rows = _run_query(
             alias=alias, statement=statement, timeout_ms=statement_timeout_ms
         )
+        if rerank:
+            rows = rows_rerank(
+                query=query,
+                rows=rows,
+                ranker=ranker_get(),
+                rrf_k=float(settings.SEARCH_RRF_K),
+                depth=depth,
+            )[: limit * 3]
     results = results_shape(rows=rows, context_lines=context_lines)
     results = results_merge_overlapping(results)[:limit]
     truncated = False
@@ -519,10 +545,16 @@ def search_statement(
         websearch=keyword_query.websearch is not None,
         definitions=definitions,
     )
+    cosine = (
+        f"1 - (c.embedding::vector({dimension}) <=> %(qv)s::vector({dimension}))"
+        if dimension and mode != "keyword"
+        else "NULL::float8"
+    )
     sql = (
         f"{head} SELECT c.id, c.relative_path, r.path, c.repository_id, c.start_line,"
         " c.end_line, c.language, c.symbol, c.kind, fused.score, c.content,"
-        " f.sha256, f.size_bytes, f.mtime"
+        " f.sha256, f.size_bytes, f.mtime, fused.s_rank, fused.k_rank,"
+        f" fused.coverage, fused.bm25, fused.d_rank, {cosine}"
         " FROM fused JOIN code_chunks c ON c.id = fused.id"
         " JOIN code_files f ON f.id = c.file_id"
         " JOIN repositories r ON r.id = c.repository_id"

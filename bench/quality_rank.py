@@ -1,0 +1,251 @@
+"""Fusion and ranking variants over hybrid search's candidates, for the quality bench.
+
+One SQL statement per query (the one chunk_search runs in hybrid mode, the
+fused list cut at DEPTH) gives every candidate with its signals; each
+variant only reorders those rows, so all of them are measured on the same
+candidates without searching again:
+
+- rrf: today's weighted reciprocal rank fusion (the statement's order);
+- convex min-max / convex theoretical-minimum: alpha x normalised cosine +
+  (1 - alpha) x normalised BM25 (Bruch et al. 2023, "An Analysis of Fusion
+  Functions for Hybrid Retrieval"), alpha fitted on the training split;
+- learned: search/ranking.py's linear model (the shipped default);
+- oracle: the answer first whenever it is among the candidates, the bound
+  any reordering of them can reach.
+
+Used by bench/quality.py (evaluation) and bench/quality_train.py (training).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+DEPTH = 40
+LIMIT = 10
+
+
+@dataclass
+class Candidates:
+    """A query's fused candidates (rows with signals) and the SQL time."""
+
+    query: str
+    rows: list[tuple]
+    milliseconds: float
+
+
+def candidates_fetch(
+    *, project, query: str, embedder, depth: int = DEPTH
+) -> Candidates:
+    """Return the hybrid candidates chunk_search would rank for `query`."""
+    from registry.services import project_alias
+    from search import selectors
+    from search.filters import chunk_filter_sql, query_clean
+
+    started = time.perf_counter()
+    alias = project_alias(project=project)
+    query = query_clean(query)
+    where, filter_params = chunk_filter_sql(
+        alias=alias,
+        repository=None,
+        language=None,
+        file_type=None,
+        directory=None,
+        path_glob=None,
+    )
+    vector = selectors._vector_literal(embedder.embed_query(query))
+    statement = selectors.search_statement(
+        mode="hybrid",
+        dimension=embedder.dimension,
+        where=where,
+        filter_params=filter_params,
+        keyword_query=selectors._keyword_query(query),
+        query_vector=vector,
+        candidates=max(LIMIT * 4, 40),
+        fetch=max(LIMIT * 3, depth),
+        identifiers=selectors.query_identifiers(query),
+    )
+    rows = selectors._run_query(alias=alias, statement=statement)
+    return Candidates(
+        query=query, rows=rows, milliseconds=(time.perf_counter() - started) * 1000
+    )
+
+
+Span = tuple[str, int, int]
+Order = Callable[[Candidates], list[tuple]]
+
+
+def spans_of(rows: Sequence[tuple]) -> list[Span]:
+    """Return the top LIMIT result spans chunk_search would answer with these rows."""
+    from search.results import results_merge_overlapping, results_shape
+
+    results = results_shape(rows=list(rows[: LIMIT * 3]), context_lines=0)
+    return [
+        (r.file_path, r.start_line, r.end_line)
+        for r in results_merge_overlapping(results)[:LIMIT]
+    ]
+
+
+def order_rrf(candidates: Candidates) -> list[tuple]:
+    """Return the statement's own (weighted RRF) order."""
+    return candidates.rows
+
+
+def _normalised(values: list[float], *, floor: float | None) -> list[float]:
+    """Min-max normalise, or from a theoretical minimum `floor` to the maximum."""
+    if not values:
+        return values
+    low = min(values) if floor is None else floor
+    high = max(values)
+    if high - low <= 1e-12:
+        return [1.0 if high > 0 else 0.0 for _ in values]
+    return [(v - low) / (high - low) for v in values]
+
+
+def order_convex(*, alpha: float, theoretical: bool) -> Order:
+    """Return a convex combination of normalised cosine and BM25.
+
+    Min-max takes each list's own range; the theoretical-minimum variant
+    (TM2C2) maps cosine from -1 and BM25 from 0 to each list's maximum. A
+    chunk missing from the keyword list scores BM25 0 (its floor).
+    """
+    from search.ranking import ROW_BM25, ROW_COSINE
+
+    def order(candidates: Candidates) -> list[tuple]:
+        rows = candidates.rows[:DEPTH]
+        cosines = [row[ROW_COSINE] or 0.0 for row in rows]
+        bm25 = [row[ROW_BM25] or 0.0 for row in rows]
+        cos_n = _normalised(cosines, floor=-1.0 if theoretical else None)
+        bm_n = _normalised(bm25, floor=0.0 if theoretical else None)
+        scored = sorted(
+            range(len(rows)),
+            key=lambda i: (-(alpha * cos_n[i] + (1 - alpha) * bm_n[i]), i),
+        )
+        return [rows[i] for i in scored] + candidates.rows[DEPTH:]
+
+    return order
+
+
+def order_learned(*, ranker, rrf_k: float) -> Order:
+    """Return the order of a linear ranker (search/ranking.py)."""
+    from search.ranking import rows_rerank
+
+    def order(candidates: Candidates) -> list[tuple]:
+        return rows_rerank(
+            query=candidates.query,
+            rows=candidates.rows,
+            ranker=ranker,
+            rrf_k=rrf_k,
+            depth=DEPTH,
+        )
+
+    return order
+
+
+def ranks_of(
+    *, cases, candidates: Sequence[Candidates], order: Order, is_hit
+) -> list[int | None]:
+    """Return the first-hit rank (1-based, top LIMIT) of each case under `order`."""
+    ranks: list[int | None] = []
+    for case, found in zip(cases, candidates, strict=True):
+        rank = None
+        for position, span in enumerate(spans_of(order(found)), start=1):
+            if is_hit(case=case, span=span):
+                rank = position
+                break
+        ranks.append(rank)
+    return ranks
+
+
+def oracle_ranks(
+    *, cases, candidates: Sequence[Candidates], is_hit, depth: int = DEPTH
+) -> list[int | None]:
+    """Return 1 where a hit is among the first `depth` candidates, else None."""
+    ranks: list[int | None] = []
+    for case, found in zip(cases, candidates, strict=True):
+        spans = [(row[1], row[4], row[5]) for row in found.rows[:depth]]
+        ranks.append(1 if any(is_hit(case=case, span=s) for s in spans) else None)
+    return ranks
+
+
+def labelled_features(
+    *, cases, candidates: Sequence[Candidates], is_hit, rrf_k: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return (features, labels) per case whose answer is among the candidates."""
+    from search.ranking import candidate_features
+
+    groups = []
+    for case, found in zip(cases, candidates, strict=True):
+        rows = found.rows[:DEPTH]
+        labels = np.array(
+            [1.0 if is_hit(case=case, span=(r[1], r[4], r[5])) else 0.0 for r in rows]
+        )
+        if not labels.any() or labels.all():
+            continue
+        features = np.array(
+            candidate_features(query=found.query, rows=rows, rrf_k=rrf_k)
+        )
+        groups.append((features, labels))
+    return groups
+
+
+def listwise_fit(
+    *,
+    groups: list[tuple[np.ndarray, np.ndarray]],
+    l2: float,
+    steps: int = 3000,
+    rate: float = 0.05,
+    seed: int = 7,
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Fit a linear score by listwise softmax (ListNet top-1) with L2.
+
+    Each query's candidates compete in one softmax; the loss is minus the
+    log of the probability mass on its hits. Features are standardised for
+    the fit; the returned weights apply to raw features. Adam, full batch,
+    deterministic (the seed only sets the starting point).
+    Return (weights, bias, mean, scale).
+    """
+    stacked = np.vstack([features for features, _ in groups])
+    mean = stacked.mean(axis=0)
+    scale = stacked.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    width = max(len(labels) for _, labels in groups)
+    count = len(groups)
+    features = np.zeros((count, width, stacked.shape[1]))
+    target = np.zeros((count, width))
+    present = np.zeros((count, width), dtype=bool)
+    for index, (group, labels) in enumerate(groups):
+        features[index, : len(labels)] = (group - mean) / scale
+        target[index, : len(labels)] = labels / labels.sum()
+        present[index, : len(labels)] = True
+    weights = np.random.default_rng(seed).normal(0, 0.01, stacked.shape[1])
+    first = np.zeros_like(weights)
+    second = np.zeros_like(weights)
+    for step in range(1, steps + 1):
+        scores = np.where(present, features @ weights, -np.inf)
+        scores -= scores.max(axis=1, keepdims=True)
+        probability = np.exp(scores)
+        probability /= probability.sum(axis=1, keepdims=True)
+        gradient = (
+            l2 * weights
+            + np.einsum("gc,gcf->f", probability - target, features) / count
+        )
+        first = 0.9 * first + 0.1 * gradient
+        second = 0.999 * second + 0.001 * gradient**2
+        weights -= (
+            rate
+            * (first / (1 - 0.9**step))
+            / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
+        )
+    raw = weights / scale
+    bias = -float(raw @ mean)
+    return raw, bias, mean, scale
+
+
+def mrr(ranks: Sequence[int | None]) -> float:
+    """Return MRR@LIMIT of first-hit ranks."""
+    return sum(1 / r for r in ranks if r) / len(ranks) if ranks else math.nan

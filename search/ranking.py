@@ -1,0 +1,241 @@
+"""Re-rank hybrid search's fused candidates with a small learned linear model.
+
+The fused list (weighted RRF of the vector, keyword and definition lists)
+decides which chunks are candidates; this layer reorders the best
+SEARCH_RERANK_DEPTH of them by signals the index already returns: each
+list's rank, cosine similarity, BM25 and coverage, how many of the query's
+words name the chunk (symbol, qualified name, path, first line) and the
+chunk's kind and length. The weights are a few numbers in ranker.json,
+trained by bench/quality_train.py on docstring -> code pairs from packages
+outside every benchmark corpus; the file's sha256 is checked before use.
+Off unless SEARCH_RERANK is set (config/settings.py says why).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from indexing.terms import identifier_split
+from search.exceptions import RankerArtifactInvalid
+
+RANKER_PATH = Path(__file__).with_name("ranker.json")
+# sha256 of ranker.json as bench/quality_train.py wrote it; a different file
+# is refused (RankerArtifactInvalid) rather than ranking by unknown weights.
+RANKER_SHA256 = "208722ec5310141eac7d7ca2363577632f2fe31ef6fd9289423a59ddfca728a6"
+
+# Column positions of the signals search_statement appends to each row.
+ROW_SYMBOL = 7
+ROW_KIND = 8
+ROW_SCORE = 9
+ROW_CONTENT = 10
+ROW_PATH = 1
+ROW_START = 4
+ROW_END = 5
+ROW_SEMANTIC_RANK = 14
+ROW_KEYWORD_RANK = 15
+ROW_COVERAGE = 16
+ROW_BM25 = 17
+ROW_DEFINITION_RANK = 18
+ROW_COSINE = 19
+
+FEATURES = (
+    "fused",
+    "semantic_rr",
+    "keyword_rr",
+    "definition_rr",
+    "cosine",
+    "cosine_gap",
+    "bm25_share",
+    "coverage",
+    "name_match",
+    "qualified_match",
+    "path_match",
+    "first_line_match",
+    "is_function",
+    "is_class",
+    "log_lines",
+)
+_FUNCTION_KINDS = frozenset({"function", "method", "constructor", "arrow_function"})
+_CLASS_KINDS = frozenset({"class", "interface", "struct", "type", "enum", "trait"})
+_WORD = re.compile(r"[A-Za-z0-9]+")
+# Words of a question that say nothing about which code answers it.
+_STOP_WORDS = frozenset(
+    "a an the of to in on for and or is are be by with as at it its this that "
+    "from into if when whether which what how do does not no any all given "
+    "return returns value values new get set use used using".split()
+)
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """Return a crude stem so `parses`, `parsed` and `parse` meet."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+# Paths, symbols and first lines come back query after query.
+@lru_cache(maxsize=32768)
+def text_stems(text: str) -> frozenset[str]:
+    """Return the stems of a text's words and of each compound identifier's parts."""
+    stems: set[str] = set()
+    for token in _WORD.findall(text):
+        stems.add(_stem(token.lower()))
+        for part in identifier_split(identifier=token):
+            stems.add(_stem(part))
+    return frozenset(stems)
+
+
+def query_stems(query: str) -> set[str]:
+    """Return the stems of a query's words that can name code (no stop words)."""
+    return {
+        stem for stem in text_stems(query) if len(stem) > 1 and stem not in _STOP_WORDS
+    }
+
+
+def _share(wanted: set[str], text: str) -> float:
+    return len(wanted & text_stems(text)) / len(wanted) if wanted else 0.0
+
+
+# A signature fits in this many characters; a minified line would cost
+# milliseconds to split.
+FIRST_LINE_CHARS = 200
+
+
+def _first_line(content: str) -> str:
+    for line in content[: FIRST_LINE_CHARS * 4].splitlines():
+        if line.strip():
+            return line[:FIRST_LINE_CHARS]
+    return ""
+
+
+def candidate_features(
+    *, query: str, rows: list[tuple], rrf_k: float
+) -> list[list[float]]:
+    """Return one feature vector (in FEATURES order) per candidate row."""
+    wanted = query_stems(query)
+    cosines = [row[ROW_COSINE] for row in rows if row[ROW_COSINE] is not None]
+    best_cosine = max(cosines, default=0.0)
+    best_bm25 = max((row[ROW_BM25] or 0.0 for row in rows), default=0.0) or 1.0
+    scale = rrf_k + 1
+    vectors = []
+    for row in rows:
+        symbol = row[ROW_SYMBOL] or ""
+        kind = row[ROW_KIND] or ""
+        cosine = row[ROW_COSINE] if row[ROW_COSINE] is not None else 0.0
+        semantic, keyword, definition = (
+            row[ROW_SEMANTIC_RANK],
+            row[ROW_KEYWORD_RANK],
+            row[ROW_DEFINITION_RANK],
+        )
+        vectors.append(
+            [
+                float(row[ROW_SCORE]) * scale,
+                scale / (rrf_k + semantic) if semantic else 0.0,
+                scale * (row[ROW_COVERAGE] or 0.0) / (rrf_k + keyword)
+                if keyword
+                else 0.0,
+                scale / (rrf_k + definition) if definition else 0.0,
+                cosine,
+                cosine - best_cosine,
+                (row[ROW_BM25] or 0.0) / best_bm25,
+                row[ROW_COVERAGE] or 0.0,
+                _share(wanted, symbol.rsplit(".", 1)[-1]),
+                _share(wanted, symbol),
+                _share(wanted, row[ROW_PATH]),
+                _share(wanted, _first_line(row[ROW_CONTENT] or "")),
+                1.0 if kind in _FUNCTION_KINDS else 0.0,
+                1.0 if kind in _CLASS_KINDS else 0.0,
+                math.log(max(1, row[ROW_END] - row[ROW_START] + 1)),
+            ]
+        )
+    return vectors
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """A linear score over FEATURES (weights already divided by the scale)."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def score(self, vector: list[float]) -> float:
+        return self.bias + sum(w * x for w, x in zip(self.weights, vector, strict=True))
+
+
+def ranker_parse(*, data: bytes, expected_sha256: str | None) -> Ranker:
+    """Return the ranker in `data`; raise RankerArtifactInvalid if it is not ours."""
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise RankerArtifactInvalid(
+            f"{RANKER_PATH.name} has sha256 {digest}, not the {expected_sha256} "
+            "search/ranking.py expects: restore the file from the release, or "
+            "retrain it with bench/quality_train.py and update RANKER_SHA256; "
+            "SEARCH_RERANK=false ranks without it meanwhile."
+        )
+    try:
+        payload = json.loads(data)
+        names = tuple(payload["features"])
+        weights = tuple(float(w) for w in payload["weights"])
+        bias = float(payload["bias"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise RankerArtifactInvalid(
+            f"{RANKER_PATH.name} is not a ranker (features, weights, bias): {error}"
+        ) from error
+    if names != FEATURES or len(weights) != len(FEATURES):
+        raise RankerArtifactInvalid(
+            f"{RANKER_PATH.name} weighs features {list(names)}, this version "
+            f"computes {list(FEATURES)}: retrain it with bench/quality_train.py."
+        )
+    return Ranker(weights=weights, bias=bias)
+
+
+_ranker: Ranker | None = None
+_ranker_lock = threading.Lock()
+
+
+def ranker_get() -> Ranker:
+    """Return the shipped ranker, loaded and checked once per process."""
+    global _ranker
+    with _ranker_lock:
+        if _ranker is None:
+            _ranker = ranker_parse(
+                data=RANKER_PATH.read_bytes(), expected_sha256=RANKER_SHA256
+            )
+        return _ranker
+
+
+def rows_rerank(
+    *, query: str, rows: list[tuple], ranker: Ranker, rrf_k: float, depth: int
+) -> list[tuple]:
+    """Return the rows reordered by the ranker, its score in the score column.
+
+    Only the first `depth` rows (in fused order) are candidates; the rest
+    keep their order behind them. Ties keep the fused order.
+    """
+    head, tail = rows[:depth], rows[depth:]
+    if not head:
+        return rows
+    vectors = candidate_features(query=query, rows=head, rrf_k=rrf_k)
+    scored = [
+        (ranker.score(vector), position) for position, vector in enumerate(vectors)
+    ]
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    ordered = []
+    for score, position in scored:
+        row = list(head[position])
+        row[ROW_SCORE] = 1 / (1 + math.exp(-max(-60.0, min(60.0, score))))
+        ordered.append(tuple(row))
+    low = ordered[-1][ROW_SCORE] if ordered else 0.0
+    return ordered + [
+        (*row[:ROW_SCORE], min(low, row[ROW_SCORE]), *row[ROW_SCORE + 1 :])
+        for row in tail
+    ]

@@ -1,0 +1,211 @@
+"""The ranking layer over hybrid candidates: its checked weights, its reordering."""
+
+import hashlib
+import json
+import textwrap
+
+import pytest
+
+from indexing.services import repository_index
+from search import ranking
+from search.exceptions import RankerArtifactInvalid
+from search.ranking import (
+    FEATURES,
+    RANKER_PATH,
+    RANKER_SHA256,
+    candidate_features,
+    query_stems,
+    ranker_get,
+    ranker_parse,
+    rows_rerank,
+)
+from search.selectors import chunk_search
+
+
+def test_the_shipped_weights_match_their_checksum_and_this_version():
+    data = RANKER_PATH.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == RANKER_SHA256
+    ranker = ranker_get()
+    assert len(ranker.weights) == len(FEATURES)
+    payload = json.loads(data)
+    assert payload["trained"]["script"] == "bench/quality_train.py"
+    for name in ("werkzeug", "requests", "click", "jinja2", "lodash", "cobra"):
+        assert not any(name in source for source in payload["trained"]["sources"])
+
+
+def test_altered_weights_are_refused_with_what_to_do():
+    data = RANKER_PATH.read_bytes().replace(b'"bias": ', b'"bias": 1')
+    with pytest.raises(RankerArtifactInvalid) as caught:
+        ranker_parse(data=data, expected_sha256=RANKER_SHA256)
+    message = str(caught.value)
+    assert hashlib.sha256(data).hexdigest() in message
+    assert "bench/quality_train.py" in message and "SEARCH_RERANK" in message
+
+
+def test_weights_of_other_features_are_refused():
+    payload = json.loads(RANKER_PATH.read_bytes())
+    payload["features"] = payload["features"][:-1]
+    payload["weights"] = payload["weights"][:-1]
+    with pytest.raises(RankerArtifactInvalid, match="retrain"):
+        ranker_parse(data=json.dumps(payload).encode(), expected_sha256=None)
+    with pytest.raises(RankerArtifactInvalid, match="not a ranker"):
+        ranker_parse(data=b"[1, 2]", expected_sha256=None)
+
+
+def _row(
+    *,
+    symbol,
+    kind,
+    score,
+    semantic,
+    keyword,
+    cosine,
+    content="x = 1\n",
+    path="src/a.py",
+):
+    """A candidate row as search_statement returns it (14 columns + signals)."""
+    return (
+        f"id-{symbol}",
+        path,
+        "/repo",
+        "repo-id",
+        1,
+        12,
+        "python",
+        symbol,
+        kind,
+        score,
+        content,
+        "sha",
+        10,
+        0.0,
+        semantic,
+        keyword,
+        0.5 if keyword else None,
+        3.0 if keyword else None,
+        None,
+        cosine,
+    )
+
+
+def test_a_definition_moves_above_module_code_that_fusion_ranked_first():
+    # Fusion puts the module's top-level lines first (a little closer by
+    # vectors); the layer learned that an answer is usually a definition.
+    rows = [
+        _row(
+            symbol=None,
+            kind="module",
+            score=0.30,
+            semantic=1,
+            keyword=2,
+            cosine=0.52,
+            content="import time\nCACHE = {}\n",
+        ),
+        _row(
+            symbol="purge_expired_entries",
+            kind="function",
+            score=0.29,
+            semantic=2,
+            keyword=1,
+            cosine=0.50,
+            content="def purge_expired_entries(now):\n    CACHE.clear()\n",
+        ),
+    ]
+    query = "purge the expired entries"
+    reranked = rows_rerank(
+        query=query, rows=rows, ranker=ranker_get(), rrf_k=5.0, depth=40
+    )
+    assert [row[7] for row in reranked] == ["purge_expired_entries", None]
+    assert reranked[0][9] >= reranked[1][9]
+    features = dict(
+        zip(
+            FEATURES,
+            candidate_features(query=query, rows=rows, rrf_k=5.0)[1],
+            strict=True,
+        )
+    )
+    assert features["name_match"] == 1.0 and features["is_function"] == 1.0
+    assert features["first_line_match"] == 1.0
+
+
+def test_rows_past_the_depth_keep_their_order_below_the_reranked_ones():
+    rows = [
+        _row(
+            symbol=f"mod.f{index}",
+            kind="function",
+            score=1 / (index + 6),
+            semantic=index + 1,
+            keyword=None,
+            cosine=0.5 - index / 100,
+        )
+        for index in range(6)
+    ]
+    reranked = rows_rerank(
+        query="anything", rows=rows, ranker=ranker_get(), rrf_k=5.0, depth=3
+    )
+    assert [row[7] for row in reranked[3:]] == ["mod.f3", "mod.f4", "mod.f5"]
+    scores = [row[9] for row in reranked]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_query_stems_drop_stop_words_and_split_identifiers():
+    assert query_stems("return the parsedHeaders of a request") == {
+        "parsedheader",
+        "pars",
+        "header",
+        "request",
+    }
+
+
+@pytest.fixture
+def small_project(project_factory, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "cache.py").write_text(
+        textwrap.dedent(
+            """
+            class Cache:
+                def purge_expired_entries(self, now):
+                    for key in list(self.entries):
+                        if self.entries[key].deadline < now:
+                            del self.entries[key]
+
+
+            def format_price(amount, currency):
+                return f"{amount:.2f} {currency}"
+            """
+        ).lstrip("\n")
+    )
+    project = project_factory()
+    repository_index(project=project, repo_path=str(repo))
+    return project
+
+
+def test_hybrid_answers_keep_their_shape_with_and_without_the_layer(
+    small_project, settings
+):
+    query = "drop entries whose deadline has passed"
+    settings.SEARCH_RERANK = True
+    ranked = chunk_search(project=small_project, query=query)
+    settings.SEARCH_RERANK = False
+    fused = chunk_search(project=small_project, query=query)
+    assert ranked.results[0].symbol == "Cache.purge_expired_entries"
+    assert {r.symbol for r in ranked.results} == {r.symbol for r in fused.results}
+    assert list(vars(ranked.results[0])) == list(vars(fused.results[0]))
+    scores = [r.score for r in ranked.results]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 < score <= 1 for score in scores)
+
+
+def test_a_search_with_altered_weights_fails_clearly(
+    small_project, settings, monkeypatch, tmp_path
+):
+    altered = tmp_path / "ranker.json"
+    altered.write_bytes(RANKER_PATH.read_bytes() + b" ")
+    monkeypatch.setattr(ranking, "RANKER_PATH", altered)
+    monkeypatch.setattr(ranking, "_ranker", None)
+    settings.SEARCH_RERANK = True
+    with pytest.raises(RankerArtifactInvalid, match="sha256"):
+        chunk_search(project=small_project, query="drop old entries")
+    settings.SEARCH_RERANK = False
+    assert chunk_search(project=small_project, query="drop old entries").results
