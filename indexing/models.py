@@ -360,6 +360,12 @@ class IndexJob(models.Model):
     skipped_by_reason = models.JSONField(default=dict, blank=True)
     chunks_total = models.IntegerField(default=0)
     chunks_embedded = models.IntegerField(default=0)
+    # Embedding phase: chunks to embed, chunks/s lately, seconds left at that
+    # speed (null until known), and the vectors each worker (host:pid) wrote.
+    chunks_to_embed = models.IntegerField(default=0)
+    embed_rate = models.FloatField(default=0.0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    embedded_by = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
     worker = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -82,12 +82,15 @@ def big_repository(root: Path, *, files: int) -> Path:
 class Worker:
     """A `celery -A config worker` subprocess with its output in a log file."""
 
-    def __init__(self, *, broker_url: str, log_path: Path) -> None:
+    def __init__(
+        self, *, broker_url: str, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         from config.celery import app
 
         self.log_path = log_path
         env = {
             **os.environ,
+            **(env or {}),
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "CELERY_BROKER_URL": broker_url,
             # pytest-django renamed `default` to the test registry; the worker
@@ -161,14 +164,16 @@ def celery_app_point_at(url: str) -> None:
 
 
 @pytest.fixture
-def start_worker(broker, tmp_path) -> Iterator[Callable[[], Worker]]:
-    """Return a function starting workers on the test broker; stop them after."""
+def start_worker(broker, tmp_path) -> Iterator[Callable[..., Worker]]:
+    """Return a function starting workers (extra environment as keywords); stop them after."""
     celery_app_point_at(broker)
     workers: list[Worker] = []
 
-    def start() -> Worker:
+    def start(**env: str) -> Worker:
         worker = Worker(
-            broker_url=broker, log_path=tmp_path / f"worker-{len(workers) + 1}.log"
+            broker_url=broker,
+            log_path=tmp_path / f"worker-{len(workers) + 1}.log",
+            env=env,
         )
         workers.append(worker)
         return worker
