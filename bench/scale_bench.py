@@ -122,7 +122,7 @@ def vectors_fill(*, alias: str) -> int:
         cursor.execute(
             "UPDATE code_chunks SET embedding = l2_normalize(ARRAY("
             f" SELECT random_normal() FROM generate_series(1, {DIMENSION})"
-            " WHERE code_chunks.id IS NOT NULL)::vector)"
+            " WHERE code_chunks.id IS NOT NULL)::vector)::halfvec"
             " WHERE embedding IS NULL"
         )
         return cursor.rowcount
@@ -284,6 +284,87 @@ def latencies(*, project, alias: str, queries, given, count: int) -> dict:
     }
 
 
+def vector_compare(*, alias: str, vectors: list, build_settings: dict) -> dict:
+    """Compare the halfvec HNSW index with one over full-precision vectors.
+
+    Same rows, same queries, same build settings, in one run: build time,
+    size, kNN p50/p95 (40 nearest, as chunk_search asks) and recall@10
+    against an exact float32 scan of a sample of the queries.
+    """
+    from django.db import transaction
+
+    from registry.databases import project_connection
+
+    literal = ["[" + ",".join(f"{x:.7g}" for x in v) + "]" for v in vectors]
+    connection = project_connection(database_name=alias)
+    out: dict = {}
+    with connection.cursor() as cursor:
+        for name, value in build_settings.items():
+            cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+        started = time.monotonic()
+        cursor.execute(
+            "CREATE INDEX code_chunks_cmp_vector ON code_chunks USING hnsw "
+            f"((embedding::vector({DIMENSION})) vector_cosine_ops) "
+            "WITH (m = 16, ef_construction = 64)"
+        )
+        out["vector build s"] = time.monotonic() - started
+        for name in build_settings:
+            cursor.execute(f"RESET {name}")
+        cursor.execute(
+            "SELECT pg_relation_size('code_chunks_cmp_vector'), "
+            f"pg_relation_size('code_chunks_embedding_hnsw_{DIMENSION}')"
+        )
+        out["vector index MB"], out["halfvec index MB"] = (
+            b / 1e6 for b in cursor.fetchone()
+        )
+    knn = {
+        kind: (
+            f"SELECT id FROM code_chunks ORDER BY embedding::{kind}({DIMENSION}) "
+            f"<=> %s::{kind}({DIMENSION}) LIMIT 40"
+        )
+        for kind in ("halfvec", "vector")
+    }
+    found: dict[str, list[list[int]]] = {"halfvec": [], "vector": []}
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = 40")
+        for kind, sql in knn.items():
+            for q in literal[:20]:
+                cursor.execute(sql, [q])
+            samples = []
+            for q in literal:
+                started = time.perf_counter()
+                cursor.execute(sql, [q])
+                found[kind].append([row[0] for row in cursor.fetchall()][:10])
+                samples.append((time.perf_counter() - started) * 1000)
+            out[f"{kind} knn"] = (percentile(samples, 0.5), percentile(samples, 0.95))
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        exact = []
+        for q in literal[:30]:
+            cursor.execute(
+                "SELECT id FROM code_chunks ORDER BY embedding::vector <=> %s::vector "
+                "LIMIT 10",
+                [q],
+            )
+            exact.append({row[0] for row in cursor.fetchall()})
+    for kind in found:
+        hits = sum(len(e & set(f)) for e, f in zip(exact, found[kind], strict=False))
+        out[f"{kind} recall@10"] = hits / (10 * len(exact))
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX code_chunks_cmp_vector")
+    print(
+        f"    halfvec vs vector HNSW: build {out['vector build s']:.1f} s (vector; "
+        f"halfvec above), size {out['halfvec index MB']:.0f} / "
+        f"{out['vector index MB']:.0f} MB, kNN p50/p95 halfvec "
+        f"{out['halfvec knn'][0]:.2f}/{out['halfvec knn'][1]:.2f} ms, vector "
+        f"{out['vector knn'][0]:.2f}/{out['vector knn'][1]:.2f} ms, recall@10 vs "
+        f"exact float32 halfvec {out['halfvec recall@10']:.3f} vector "
+        f"{out['vector recall@10']:.3f}",
+        flush=True,
+    )
+    return out
+
+
 def point_run(*, target: int, pool, per_file: float, args, embedder, queries) -> dict:
     """Store, embed (random), index and measure one project of ~target chunks."""
     from django.conf import settings
@@ -350,6 +431,14 @@ def point_run(*, target: int, pool, per_file: float, args, embedder, queries) ->
             count=args.queries,
         )
         point_print(result)
+        if args.compare_vector and target <= 100_000:
+            from indexing.services import hnsw_build_settings
+
+            result["vector"] = vector_compare(
+                alias=alias,
+                vectors=[vectors[q] for q in queries],
+                build_settings=hnsw_build_settings(),
+            )
     finally:
         if not args.keep:
             project_delete(project=project)
@@ -438,6 +527,11 @@ def main() -> None:
         action="store_true",
         help="also build HNSW with the server's default settings",
     )
+    parser.add_argument(
+        "--compare-vector",
+        action="store_true",
+        help="up to 100k chunks, also time an HNSW index over full-precision vectors",
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     points = sorted(int(v) for v in args.points.split(","))
@@ -458,7 +552,15 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     print(machine_description())
+    from django.db import connection as registry
+
+    with registry.cursor() as cursor:
+        cursor.execute("SHOW shared_buffers")
+        buffers = cursor.fetchone()[0]
+        cursor.execute("SHOW effective_cache_size")
+        cache = cursor.fetchone()[0]
     print(
+        f"server: shared_buffers {buffers}, effective_cache_size {cache}; "
         f"HNSW build settings: {hnsw_build_settings()}; "
         f"SEARCH_KEYWORD_SCAN_LIMIT={settings.SEARCH_KEYWORD_SCAN_LIMIT}"
     )

@@ -249,11 +249,35 @@ def embedding_space_check(
     return space
 
 
-def hnsw_build_settings() -> dict[str, str]:
-    """Return the session settings an HNSW build runs with (from Django settings)."""
+# Fewer vectors than this build without parallel workers: starting them and
+# sharing the graph costs more than it saves on a small index.
+HNSW_PARALLEL_MIN_VECTORS = 20_000
+
+
+def hnsw_build_settings(
+    *, vectors: int | None = None, dimension: int = 384
+) -> dict[str, str]:
+    """Return the session settings an HNSW build of `vectors` vectors runs with.
+
+    Memory for the whole graph (a graph that spills builds several times
+    slower) up to HNSW_BUILD_MEMORY_MB, and HNSW_BUILD_WORKERS parallel
+    workers for a large index. A parallel build sets aside its whole
+    maintenance_work_mem up front, so a small index asks only for what it
+    needs: a watcher's batch must not wait for gigabytes to be zeroed.
+    Without a count, the configured maximum.
+    """
+    cap = int(settings.HNSW_BUILD_MEMORY_MB)
+    if vectors is None:
+        memory, workers = cap, int(settings.HNSW_BUILD_WORKERS)
+    else:
+        # A halfvec element and its neighbour lists, with a quarter to spare.
+        need = vectors * (2 * int(dimension) + 600) * 5 // 4 // (1024 * 1024)
+        memory = min(cap, max(64, need))
+        parallel = vectors >= HNSW_PARALLEL_MIN_VECTORS
+        workers = int(settings.HNSW_BUILD_WORKERS) if parallel else 0
     return {
-        "maintenance_work_mem": f"{int(settings.HNSW_BUILD_MEMORY_MB)}MB",
-        "max_parallel_maintenance_workers": str(int(settings.HNSW_BUILD_WORKERS)),
+        "maintenance_work_mem": f"{memory}MB",
+        "max_parallel_maintenance_workers": str(workers),
     }
 
 
@@ -262,12 +286,11 @@ def embedding_index_ensure(
 ) -> None:
     """Build the HNSW cosine index over the project's vectors if it is missing.
 
-    The build runs with `build_settings` (default hnsw_build_settings()) set
-    for this session and put back afterwards, so a pooled connection does not
-    keep gigabytes of maintenance memory for its next statements.
+    The build runs with `build_settings` (default: hnsw_build_settings() for
+    the vectors there are) set for this session and put back afterwards, so
+    a pooled connection does not keep gigabytes of maintenance memory.
     """
     dimension = int(dimension)
-    chosen = hnsw_build_settings() if build_settings is None else build_settings
     with project_connection(database_name=alias).cursor() as cursor:
         cursor.execute(
             "SELECT to_regclass(%s) IS NOT NULL",
@@ -275,16 +298,23 @@ def embedding_index_ensure(
         )
         if cursor.fetchone()[0]:
             return
+        if build_settings is None:
+            cursor.execute(
+                "SELECT count(*) FROM code_chunks WHERE embedding IS NOT NULL"
+            )
+            build_settings = hnsw_build_settings(
+                vectors=cursor.fetchone()[0], dimension=dimension
+            )
         try:
-            for name, value in chosen.items():
+            for name, value in build_settings.items():
                 cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
             cursor.execute(
                 f"CREATE INDEX IF NOT EXISTS code_chunks_embedding_hnsw_{dimension} "
-                f"ON code_chunks USING hnsw ((embedding::vector({dimension})) "
-                "vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+                f"ON code_chunks USING hnsw ((embedding::halfvec({dimension})) "
+                "halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)"
             )
         finally:
-            for name in chosen:
+            for name in build_settings:
                 cursor.execute(f"RESET {name}")
 
 
@@ -856,7 +886,7 @@ def chunk_batch_embed(
         )
         texts = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
         cursor.execute(
-            "UPDATE code_chunks AS c SET embedding = v.embedding::vector "
+            "UPDATE code_chunks AS c SET embedding = v.embedding::halfvec "
             "FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) "
             "WHERE c.id = v.id AND c.embedding IS NULL",
             [[row[0] for row in rows], texts],
