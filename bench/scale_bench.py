@@ -41,6 +41,7 @@ import uuid
 from pathlib import Path
 
 from machine import django_setup, machine_description, percentile
+from search_latency import FixedVector, queries_make, vectors_fill
 
 DIMENSION = 384
 SITE_PACKAGES = Path(os.__file__).resolve().parent  # replaced in main()
@@ -107,25 +108,6 @@ def chunks_per_file(*, pool: list[Path], sample: int = 300) -> float:
         )
         counts.append(len(analysis.chunks))
     return sum(counts) / len(counts)
-
-
-def vectors_fill(*, alias: str) -> int:
-    """Give every chunk a random unit vector, drawn in PostgreSQL; return how many."""
-    from django.db import transaction
-
-    from registry.databases import project_connection
-
-    with (
-        transaction.atomic(using=alias),
-        project_connection(database_name=alias).cursor() as cursor,
-    ):
-        cursor.execute(
-            "UPDATE code_chunks SET embedding = l2_normalize(ARRAY("
-            f" SELECT random_normal() FROM generate_series(1, {DIMENSION})"
-            " WHERE code_chunks.id IS NOT NULL)::vector)::halfvec"
-            " WHERE embedding IS NULL"
-        )
-        return cursor.rowcount
 
 
 class PeakRss:
@@ -220,21 +202,6 @@ def sizes(*, alias: str) -> dict[str, int]:
         cursor.execute("SELECT pg_database_size(current_database())")
         out["database"] = cursor.fetchone()[0]
     return out
-
-
-class GivenVector:
-    """An embedder whose query vectors were computed beforehand."""
-
-    def __init__(self, inner, vectors: dict) -> None:
-        self.model_id = inner.model_id
-        self.dimension = inner.dimension
-        self.vectors = vectors
-
-    def embed_documents(self, texts):
-        raise RuntimeError("only queries are embedded here")
-
-    def embed_query(self, text: str):
-        return self.vectors[text]
 
 
 def timed(call, items) -> list[float]:
@@ -427,7 +394,7 @@ def point_run(*, target: int, pool, per_file: float, args, embedder, queries) ->
             project=project,
             alias=alias,
             queries=queries,
-            given=GivenVector(embedder, vectors),
+            given=FixedVector(embedder, vectors),
             count=args.queries,
         )
         point_print(result)
@@ -543,12 +510,6 @@ def main() -> None:
 
     from indexing.embedders import embedder_get
     from indexing.services import hnsw_build_settings
-
-    sys_path_bench = Path(__file__).resolve().parent
-    import sys
-
-    sys.path.insert(0, str(sys_path_bench))
-    from search_latency import queries_make
 
     call_command("migrate", verbosity=0)
     print(machine_description())

@@ -257,6 +257,9 @@ WORKFLOW_MCP_CACHE_SECONDS = env.float("WORKFLOW_MCP_CACHE_SECONDS", default=60.
 # --- Celery ------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ACKS_LATE = True
+# The queue jobs and batches go to (workers: `-Q` the same name); several
+# installations can share one broker under different names.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # What hands a job to Celery when CELERY_BROKER_URL is set, by dotted path: the
 # task module imports the jobs module, so the jobs module must not import it.

@@ -56,6 +56,16 @@ def writes_log_install(alias: str) -> None:
         )
 
 
+def logged_project(project_factory, root, *, files: int):
+    """Return (repository, project, alias): a repository and a project logging writes."""
+    repo = big_repository(root, files=files)
+    project = project_factory()
+    alias = project_alias(project=project)
+    writes_log_install(alias)
+    connections.close_all()
+    return repo, project, alias
+
+
 def writes(alias: str) -> list[tuple[int, str]]:
     with project_connection(database_name=alias).cursor() as cursor:
         cursor.execute("SELECT chunk_id, app FROM test_vector_writes ORDER BY at")
@@ -77,8 +87,13 @@ def queue_drained(timeout: float = 60.0) -> None:
 
     client = redis.Redis.from_url(BROKER_URL)
     deadline = time.monotonic() + timeout
+    queue = app.conf.task_default_queue
+
+    def unacknowledged() -> bool:
+        return any(queue.encode() in payload for payload in client.hvals("unacked"))
+
     try:
-        while client.llen(app.conf.task_default_queue) or client.hlen("unacked"):
+        while client.llen(queue) or unacknowledged():
             assert time.monotonic() < deadline, "the workers left messages queued"
             time.sleep(0.05)
     finally:
@@ -127,11 +142,7 @@ def test_two_workers_share_a_job_and_write_what_one_process_writes(
     tmp_path,
 ):
     files = 300
-    repo = big_repository(tmp_path / "repo", files=files)
-    shared = project_factory()
-    alias = project_alias(project=shared)
-    writes_log_install(alias)
-    connections.close_all()
+    repo, shared, alias = logged_project(project_factory, tmp_path / "r", files=files)
     first = start_worker(PGAPPNAME="worker-1", INDEX_EMBED_BATCH=BATCH)
     second = start_worker(PGAPPNAME="worker-2", INDEX_EMBED_BATCH=BATCH)
 
@@ -163,11 +174,7 @@ def test_a_worker_killed_mid_batch_leaves_its_batch_to_others_and_the_job_comple
     tmp_path,
 ):
     files = 1200
-    repo = big_repository(tmp_path / "repo", files=files)
-    project = project_factory()
-    alias = project_alias(project=project)
-    writes_log_install(alias)
-    connections.close_all()
+    repo, project, alias = logged_project(project_factory, tmp_path / "r", files=files)
     workers = {
         name: start_worker(PGAPPNAME=name, INDEX_EMBED_BATCH="32")
         for name in ("worker-1", "worker-2")

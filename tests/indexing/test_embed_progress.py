@@ -22,6 +22,7 @@ from indexing.services import IndexProgress, repository_index
 from mcp_bridge.renderings import job_render
 from mcp_bridge.schemas import JobStatus
 from tests.api.test_indexing_search import api  # noqa: F401 (fixture)
+from tests.celery.test_worker import big_repository
 
 FILES = 240
 PAUSE = 0.004  # seconds per text embedded; each chunk is two texts (code, name)
@@ -46,14 +47,7 @@ class ThrottledEmbedder:
 
 @pytest.fixture
 def many_functions(tmp_path) -> Path:
-    root = tmp_path / "repo"
-    for n in range(FILES):
-        folder = root / f"pkg_{n // 50}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"mod_{n}.py").write_text(
-            f"def scale_value_{n}(value):\n    return value * {n} + {n % 7}\n"
-        )
-    return root
+    return big_repository(tmp_path / "repo", files=FILES)
 
 
 def eta_checks(samples: list[tuple[float, int, int, float, float | None]], end: float):
