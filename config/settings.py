@@ -202,6 +202,17 @@ INDEX_MAX_FILE_BYTES = env.int("INDEX_MAX_FILE_BYTES", default=1_000_000)
 INDEX_CHUNK_MAX_CHARS = env.int("INDEX_CHUNK_MAX_CHARS", default=1500)
 INDEX_JOB_HEARTBEAT_TIMEOUT = env.int("INDEX_JOB_HEARTBEAT_TIMEOUT", default=120)
 CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
+# Chunks per embedding batch: the unit committed at once, and the unit of
+# work handed to Celery workers when CELERY_BROKER_URL is set.
+INDEX_EMBED_BATCH = env.int("INDEX_EMBED_BATCH", default=256)
+# Building the HNSW index: memory for the graph (a graph that fits builds
+# several times faster than one spilled to disk; ~1.6 KB per 384-d vector)
+# and parallel workers beside the building backend. Set for the build's
+# session only, then reset (indexing.services.embedding_index_ensure).
+HNSW_BUILD_MEMORY_MB = env.int("HNSW_BUILD_MEMORY_MB", default=2048)
+HNSW_BUILD_WORKERS = env.int(
+    "HNSW_BUILD_WORKERS", default=max(0, (os.cpu_count() or 1) - 1)
+)
 
 # --- Search --------------------------------------------------------------------
 # Reciprocal rank fusion: score = ws / (k + semantic rank) + wk x coverage /
@@ -260,10 +271,15 @@ WORKFLOW_MCP_CACHE_SECONDS = env.float("WORKFLOW_MCP_CACHE_SECONDS", default=60.
 # --- Celery ------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ACKS_LATE = True
+# The queue jobs and batches go to (workers: `-Q` the same name); several
+# installations can share one broker under different names.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # What hands a job to Celery when CELERY_BROKER_URL is set, by dotted path: the
 # task module imports the jobs module, so the jobs module must not import it.
 INDEX_JOB_SENDER = "indexing.tasks.index_job_send"
+# Likewise for the embedding batches a job hands to every worker.
+EMBED_BATCH_SENDER = "indexing.tasks.embed_batches_send"
 # Likewise for a watcher's batches of changed paths (indexing.watching).
 WATCH_BATCH_SENDER = "indexing.tasks.watch_batch_send"
 CELERY_TASK_REJECT_ON_WORKER_LOST = False

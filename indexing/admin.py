@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.text import Truncator
 
 from indexing.models import IndexJob
+from indexing.selectors import embedding_progress_text
 
 ERROR_PREVIEW_CHARS = 120
 
@@ -24,6 +25,7 @@ class IndexJobAdmin(admin.ModelAdmin):
         "phase",
         "files",
         "chunks_embedded",
+        "embedding",
         "created_at",
         "error_preview",
     ]
@@ -43,7 +45,9 @@ class IndexJobAdmin(admin.ModelAdmin):
         ("files_total", "files_done"),
         ("files_indexed", "files_unchanged", "files_deleted", "files_skipped"),
         "skipped_by_reason",
-        ("chunks_total", "chunks_embedded"),
+        ("chunks_total", "chunks_embedded", "chunks_to_embed"),
+        "embedding",
+        "embedded_by",
         ("created_at", "started_at", "finished_at", "heartbeat_at"),
     ]
 
@@ -53,6 +57,16 @@ class IndexJobAdmin(admin.ModelAdmin):
     @admin.display(description="files done/total")
     def files(self, obj: IndexJob) -> str:
         return f"{obj.files_done}/{obj.files_total}"
+
+    @admin.display(description="embedding")
+    def embedding(self, obj: IndexJob) -> str:
+        return embedding_progress_text(
+            phase=obj.phase,
+            chunks_embedded=obj.chunks_embedded,
+            chunks_to_embed=obj.chunks_to_embed,
+            embed_rate=obj.embed_rate,
+            eta_seconds=obj.eta_seconds,
+        )
 
     @admin.display(description="error")
     def error_preview(self, obj: IndexJob) -> str:

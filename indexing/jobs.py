@@ -19,18 +19,23 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import close_old_connections, connections
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from indexing.embedders import Embedder, embedder_get
 from indexing.exceptions import IndexingError, IndexJobNotFound
 from indexing.models import IndexJob
 from indexing.services import (
+    BatchSender,
     IndexProgress,
     IndexSummary,
+    chunk_batch_embed,
     repository_index,
     repository_path_validate,
 )
 from registry.models import Project
+from registry.services import project_alias
 
 logger = logging.getLogger("codebase_mcp.indexing")
 
@@ -44,6 +49,9 @@ _PROGRESS_FIELDS = (
     "skipped_by_reason",
     "chunks_total",
     "chunks_embedded",
+    "chunks_to_embed",
+    "embed_rate",
+    "eta_seconds",
     "phase",
 )
 
@@ -133,20 +141,23 @@ class _Heartbeat:
             connections.close_all()
 
 
-def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
+def index_job_run(
+    *, job_id: str | uuid.UUID, embedder: Embedder | None = None
+) -> IndexJob:
     """Run a queued (or retried) job to the end and record the outcome.
 
     Expected failures (bad path, model mismatch, embedding backend down) are
     recorded on the job with their message; the job never stays `running`.
     A job that another worker holds (fresh heartbeat) or that already ended is
     left alone: a broker may deliver a task again after its worker died.
+    `embedder` replaces the configured one (default embedder_get()).
     """
     job = index_job_get(job_id=job_id)
     stale = timezone.now() - timedelta(seconds=settings.INDEX_JOB_HEARTBEAT_TIMEOUT)
     claimable = Q(status=IndexJob.Status.QUEUED) | Q(
         status=IndexJob.Status.RUNNING, heartbeat_at__lt=stale
     )
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = _worker_name()
     claimed = (
         IndexJob.objects.using("default")
         .filter(claimable, id=job.id)
@@ -158,6 +169,9 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
             finished_at=None,
             error="",
             worker=worker,
+            embedded_by={},
+            embed_rate=0.0,
+            eta_seconds=None,
         )
     )
     if not claimed:
@@ -172,6 +186,11 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
                 repo_path=job.repo_path,
                 force_reindex=job.force_reindex,
                 progress=_job_progress_writer(job.id),
+                embedder=embedder,
+                embed_sender=_embed_sender(job),
+                on_batch=lambda written: index_job_batch_record(
+                    job_id=job.id, worker=worker, written=written
+                ),
             )
     except Exception as exc:
         message = (
@@ -196,6 +215,58 @@ def index_job_run(*, job_id: str | uuid.UUID) -> IndexJob:
             heartbeat_at=timezone.now(),
         )
     return index_job_get(job_id=job.id)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _embed_sender(job: IndexJob) -> BatchSender | None:
+    """Return what hands a job's embedding batches to Celery, or None without a broker."""
+    if not settings.CELERY_BROKER_URL:
+        return None
+    send = import_string(settings.EMBED_BATCH_SENDER)
+
+    def sender(ranges: list[tuple[int, int]]) -> None:
+        send(project_id=str(job.project_id), job_id=str(job.id), ranges=ranges)
+
+    return sender
+
+
+def index_job_batch_record(
+    *, job_id: str | uuid.UUID, worker: str, written: int
+) -> None:
+    """Add `written` vectors to a worker's count on the job (one atomic UPDATE)."""
+    if not written:
+        return
+    IndexJob.objects.using("default").filter(id=job_id).update(
+        embedded_by=RawSQL(
+            "embedded_by || jsonb_build_object(%s::text, "
+            "coalesce((embedded_by ->> %s)::bigint, 0) + %s)",
+            [worker, worker, int(written)],
+        )
+    )
+
+
+def embed_batch_run(
+    *, project_id: str, job_id: str, first_id: int, last_id: int
+) -> int:
+    """Embed one batch of a job's chunks on this worker; return vectors written.
+
+    What a Celery worker runs for each batch a job hands out. A batch whose
+    project is gone, or whose chunks others embedded already, writes nothing.
+    """
+    project = Project.objects.using("default").filter(id=project_id).first()
+    if project is None:
+        return 0
+    written = chunk_batch_embed(
+        alias=project_alias(project=project),
+        embedder=embedder_get(),
+        first_id=int(first_id),
+        last_id=int(last_id),
+    )
+    index_job_batch_record(job_id=job_id, worker=_worker_name(), written=written)
+    return written
 
 
 def _run_in_thread(job_id: uuid.UUID) -> None:

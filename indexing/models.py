@@ -15,7 +15,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.expressions import RawSQL, Value
 from django.db.models.functions import Left, Length, Lower, Replace
-from pgvector.django import VectorField
+from pgvector.django import HalfVectorField
 
 # Header terms (symbol and path, identifiers split into words) weigh more than
 # the body (code plus its split identifiers). Built by PostgreSQL itself so
@@ -101,8 +101,9 @@ class CodeChunk(models.Model):
     header_terms = models.TextField(default="")
     body_terms = models.TextField(default="")
     # No fixed dimension: a project's model (and so its dimension) is recorded
-    # in EmbeddingSpace, and the HNSW index is built on a cast to it.
-    embedding = VectorField(null=True, blank=True)
+    # in EmbeddingSpace, and the HNSW index is built on a cast to it. Half
+    # precision (2-byte floats): migration 0010 says why.
+    embedding = HalfVectorField(null=True, blank=True)
     search_vector = models.GeneratedField(
         expression=RawSQL(SEARCH_VECTOR_SQL, ()),
         output_field=SearchVectorField(),
@@ -360,6 +361,12 @@ class IndexJob(models.Model):
     skipped_by_reason = models.JSONField(default=dict, blank=True)
     chunks_total = models.IntegerField(default=0)
     chunks_embedded = models.IntegerField(default=0)
+    # Embedding phase: chunks to embed, chunks/s lately, seconds left at that
+    # speed (null until known), and the vectors each worker (host:pid) wrote.
+    chunks_to_embed = models.IntegerField(default=0)
+    embed_rate = models.FloatField(default=0.0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    embedded_by = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
     worker = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -74,6 +74,18 @@ class JobOut(Schema):
     skipped_by_reason: dict[str, int]
     chunks_total: int
     chunks_embedded: int
+    chunks_to_embed: int = Field(
+        description="Chunks the embedding phase has to embed (0 before it starts)."
+    )
+    embed_rate: float = Field(
+        description="Embedding phase: chunks/s over the last 30 s, all workers."
+    )
+    eta_seconds: float | None = Field(
+        description="Embedding phase: seconds left at that speed (null until known)."
+    )
+    embedded_by: dict[str, int] = Field(
+        description="Vectors each worker (host:pid) wrote for this job."
+    )
     error: str | None = Field(description="Why the job failed, when it did.")
     worker: str | None = Field(description="host:pid of the process that ran it.")
     created_at: datetime | None

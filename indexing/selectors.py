@@ -251,6 +251,10 @@ def index_job_as_dict(*, job: IndexJob) -> dict:
         "skipped_by_reason": job.skipped_by_reason,
         "chunks_total": job.chunks_total,
         "chunks_embedded": job.chunks_embedded,
+        "chunks_to_embed": job.chunks_to_embed,
+        "embed_rate": round(job.embed_rate, 1),
+        "eta_seconds": None if job.eta_seconds is None else round(job.eta_seconds, 1),
+        "embedded_by": job.embedded_by or {},
         "error": job.error or None,
         "worker": job.worker or None,
         "created_at": _iso(job.created_at),
@@ -258,3 +262,36 @@ def index_job_as_dict(*, job: IndexJob) -> dict:
         "finished_at": _iso(job.finished_at),
         "heartbeat_at": _iso(job.heartbeat_at),
     }
+
+
+def duration_text(seconds: float) -> str:
+    """Return a duration for people: 45 s, 12 min 5 s, 3 h 20 min."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def embedding_progress_text(
+    *,
+    phase: str,
+    chunks_embedded: int,
+    chunks_to_embed: int,
+    embed_rate: float,
+    eta_seconds: float | None,
+) -> str:
+    """Return one line on the embedding phase: done, speed, time left ("" before it)."""
+    if not chunks_to_embed and phase != "embedding":
+        return ""
+    text = f"embedding {chunks_embedded} of {chunks_to_embed} chunks"
+    if phase == "embedding":
+        if embed_rate > 0:
+            text += f", {embed_rate:.1f} chunks/s"
+        text += (
+            ", time left not known yet"
+            if eta_seconds is None
+            else f", about {duration_text(eta_seconds)} left"
+        )
+    return text

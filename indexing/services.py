@@ -20,7 +20,7 @@ import logging
 import os
 import stat
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -65,6 +65,10 @@ FILES_PER_TRANSACTION = 64
 # A run that writes or deletes this many files refreshes planner statistics.
 ANALYZE_AFTER_FILES = 50
 EMBED_BATCH = 256
+# Embedding speed is reported over this window (IndexProgress.embed_rate).
+RATE_WINDOW_SECONDS = 30.0
+# How often a run polls for the batches other workers hold.
+EMBED_WAIT_SECONDS = 0.2
 
 
 @dataclass
@@ -83,6 +87,10 @@ class IndexProgress:
     chunks_written: int = 0
     chunks_embedded: int = 0
     chunks_to_embed: int = 0
+    # Embedding phase: chunks/s over the last RATE_WINDOW_SECONDS, and the
+    # seconds left at that speed (None until a batch has finished).
+    embed_rate: float = 0.0
+    eta_seconds: float | None = None
 
 
 @dataclass
@@ -106,6 +114,8 @@ class IndexSummary(IndexProgress):
 
 
 ProgressCallback = Callable[[IndexProgress], None]
+# Hands id ranges of chunks to embed to other workers (indexing.jobs, Celery).
+BatchSender = Callable[[list[tuple[int, int]]], None]
 
 
 def repository_path_validate(*, repo_path: str) -> Path:
@@ -239,15 +249,73 @@ def embedding_space_check(
     return space
 
 
-def embedding_index_ensure(*, alias: str, dimension: int) -> None:
-    """Build the HNSW cosine index over the project's vectors if it is missing."""
+# Fewer vectors than this build without parallel workers: starting them and
+# sharing the graph costs more than it saves on a small index.
+HNSW_PARALLEL_MIN_VECTORS = 20_000
+
+
+def hnsw_build_settings(
+    *, vectors: int | None = None, dimension: int = 384
+) -> dict[str, str]:
+    """Return the session settings an HNSW build of `vectors` vectors runs with.
+
+    Memory for the whole graph (a graph that spills builds several times
+    slower) up to HNSW_BUILD_MEMORY_MB, and HNSW_BUILD_WORKERS parallel
+    workers for a large index. A parallel build sets aside its whole
+    maintenance_work_mem up front, so a small index asks only for what it
+    needs: a watcher's batch must not wait for gigabytes to be zeroed.
+    Without a count, the configured maximum.
+    """
+    cap = int(settings.HNSW_BUILD_MEMORY_MB)
+    if vectors is None:
+        memory, workers = cap, int(settings.HNSW_BUILD_WORKERS)
+    else:
+        # A halfvec element and its neighbour lists, with a quarter to spare.
+        need = vectors * (2 * int(dimension) + 600) * 5 // 4 // (1024 * 1024)
+        memory = min(cap, max(64, need))
+        parallel = vectors >= HNSW_PARALLEL_MIN_VECTORS
+        workers = int(settings.HNSW_BUILD_WORKERS) if parallel else 0
+    return {
+        "maintenance_work_mem": f"{memory}MB",
+        "max_parallel_maintenance_workers": str(workers),
+    }
+
+
+def embedding_index_ensure(
+    *, alias: str, dimension: int, build_settings: dict[str, str] | None = None
+) -> None:
+    """Build the HNSW cosine index over the project's vectors if it is missing.
+
+    The build runs with `build_settings` (default: hnsw_build_settings() for
+    the vectors there are) set for this session and put back afterwards, so
+    a pooled connection does not keep gigabytes of maintenance memory.
+    """
     dimension = int(dimension)
     with project_connection(database_name=alias).cursor() as cursor:
         cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS code_chunks_embedding_hnsw_{dimension} "
-            f"ON code_chunks USING hnsw ((embedding::vector({dimension})) "
-            "vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            "SELECT to_regclass(%s) IS NOT NULL",
+            [f"code_chunks_embedding_hnsw_{dimension}"],
         )
+        if cursor.fetchone()[0]:
+            return
+        if build_settings is None:
+            cursor.execute(
+                "SELECT count(*) FROM code_chunks WHERE embedding IS NOT NULL"
+            )
+            build_settings = hnsw_build_settings(
+                vectors=cursor.fetchone()[0], dimension=dimension
+            )
+        try:
+            for name, value in build_settings.items():
+                cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS code_chunks_embedding_hnsw_{dimension} "
+                f"ON code_chunks USING hnsw ((embedding::halfvec({dimension})) "
+                "halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            )
+        finally:
+            for name in build_settings:
+                cursor.execute(f"RESET {name}")
 
 
 def _read_text(
@@ -317,6 +385,8 @@ def repository_index(
     embedder: Embedder | None = None,
     paths: Sequence[str] | None = None,
     embed_backlog: bool | None = None,
+    embed_sender: BatchSender | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> IndexSummary:
     """Index (or re-index incrementally) a repository into a project.
 
@@ -331,6 +401,9 @@ def repository_index(
     the project that lacks a vector, not only those this run wrote. A
     refresh after an edit must not wait for the vectors of a project that
     was indexed for keywords only (20 minutes for 175k chunks).
+
+    `embed_sender` hands the embedding batches to other workers as well
+    (chunks_embed); `on_batch` is told what each of this run's batches wrote.
 
     Raise RepositoryPathInvalid for a bad path, IndexingInProgress when another
     run holds the same project and repository, EmbeddingModelMismatch when the
@@ -393,6 +466,8 @@ def repository_index(
                 progress=summary,
                 reporter=_Reporter(progress),
                 after_id=written_after,
+                sender=embed_sender,
+                on_batch=on_batch,
             )
             summary.embed_seconds = time.monotonic() - embed_started
         summary.phase = "completed"
@@ -726,6 +801,99 @@ def chunk_vectors(
     return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
 
 
+class EmbedRate:
+    """Chunks per second over the last RATE_WINDOW_SECONDS, and the time left.
+
+    A window rather than the whole phase: a run that started on a busy
+    machine, or gained a worker, shows the speed it goes at now. The window
+    opens when the first batch ends, not when the phase starts: the first
+    batch also loads the model (3 s for MiniLM), which would make the first
+    estimates several times too long.
+    """
+
+    def __init__(self, *, window: float = RATE_WINDOW_SECONDS) -> None:
+        self.window = window
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def update(self, progress: IndexProgress) -> None:
+        """Record the progress's embedded count; set its embed_rate and eta_seconds."""
+        now = time.monotonic()
+        if progress.chunks_embedded >= progress.chunks_to_embed:
+            progress.eta_seconds = 0.0
+        if not self.samples or self.samples[0][1] == 0:
+            # Until a first batch has ended, only its end is worth keeping.
+            self.samples.clear()
+            self.samples.append((now, progress.chunks_embedded))
+            return
+        self.samples.append((now, progress.chunks_embedded))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= self.window:
+            self.samples.popleft()
+        first_at, first_done = self.samples[0]
+        elapsed = now - first_at
+        if elapsed < 0.5 or progress.chunks_embedded <= first_done:
+            return
+        progress.embed_rate = (progress.chunks_embedded - first_done) / elapsed
+        left = max(0, progress.chunks_to_embed - progress.chunks_embedded)
+        progress.eta_seconds = left / progress.embed_rate
+
+
+def embed_ranges(
+    *, alias: str, after_id: int | None = None, batch_size: int = EMBED_BATCH
+) -> list[tuple[int, int]]:
+    """Cut the project's chunks without a vector into id ranges of batch_size chunks."""
+    pending = CodeChunk.objects.using(alias).filter(embedding__isnull=True)
+    if after_id is not None:
+        pending = pending.filter(id__gt=after_id)
+    ids = list(pending.order_by("id").values_list("id", flat=True))
+    return [
+        (ids[start], ids[min(start + batch_size, len(ids)) - 1])
+        for start in range(0, len(ids), batch_size)
+    ]
+
+
+def chunk_batch_embed(
+    *, alias: str, embedder: Embedder, first_id: int, last_id: int
+) -> int:
+    """Embed the chunks of an id range that still lack a vector; return how many written.
+
+    Safe to run any number of times, on any number of workers at once: the
+    rows are locked for the batch (FOR UPDATE SKIP LOCKED, so a second worker
+    on the same range takes only what nobody holds), and a vector is written
+    only where there is none. A worker that dies mid-batch rolls back, and
+    its rows are free for the next one.
+    """
+    space = EmbeddingSpace.objects.using(alias).first()
+    if space is None or space.model_id != embedder.model_id:
+        raise EmbeddingModelMismatch(
+            f"This worker embeds with {embedder.model_id} but the project's "
+            f"vectors are {space.model_id if space else 'not set up yet'}; every "
+            "worker must run the same EMBEDDING_BACKEND and model settings."
+        )
+    connection = project_connection(database_name=alias)
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, content, symbol FROM code_chunks WHERE id BETWEEN %s AND %s "
+            "AND embedding IS NULL ORDER BY id FOR UPDATE SKIP LOCKED",
+            [first_id, last_id],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        vectors = chunk_vectors(
+            embedder=embedder,
+            contents=[content for _, content, _ in rows],
+            symbols=[symbol for _, _, symbol in rows],
+        )
+        texts = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
+        cursor.execute(
+            "UPDATE code_chunks AS c SET embedding = v.embedding::halfvec "
+            "FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) "
+            "WHERE c.id = v.id AND c.embedding IS NULL",
+            [[row[0] for row in rows], texts],
+        )
+        return cursor.rowcount
+
+
 def chunks_embed(
     *,
     alias: str,
@@ -733,51 +901,93 @@ def chunks_embed(
     dimension: int,
     progress: IndexProgress | None = None,
     reporter: _Reporter | None = None,
-    batch_size: int = EMBED_BATCH,
+    batch_size: int | None = None,
     after_id: int | None = None,
+    sender: BatchSender | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Embed every chunk of the project that has no vector yet; return how many.
 
     With `after_id`, only the chunks above it (those a run wrote after it
     read that id). Each batch is committed on its own, so an interrupted run
     loses at most one batch and the next run continues from there.
+
+    With `sender`, the batches are also handed to other workers: this run
+    takes them from the last while workers take them from the first, then
+    waits for the batches others hold, and embeds itself any batch a worker
+    dropped (died, or never came). Progress counts every worker's vectors.
+    `on_batch` is told how many vectors each of this run's batches wrote.
     """
     progress = progress or IndexProgress()
     reporter = reporter or _Reporter(None)
+    batch_size = batch_size or settings.INDEX_EMBED_BATCH
+    ranges = embed_ranges(alias=alias, after_id=after_id, batch_size=batch_size)
     pending = CodeChunk.objects.using(alias).filter(embedding__isnull=True)
-    if after_id is not None:
-        pending = pending.filter(id__gt=after_id)
+    if ranges:
+        pending = pending.filter(id__gte=ranges[0][0], id__lte=ranges[-1][1])
     progress.phase = "embedding"
-    progress.chunks_to_embed = pending.count()
+    progress.chunks_to_embed = pending.count() if ranges else 0
+    progress.chunks_embedded = 0
+    progress.embed_rate = 0.0
+    progress.eta_seconds = None
+    rate = EmbedRate()
+    rate.update(progress)
     reporter(progress, force=True)
     done = 0
-    last_id = 0
-    connection = project_connection(database_name=alias)
-    while True:
-        rows = list(
-            pending.filter(id__gt=last_id)
-            .order_by("id")
-            .values_list("id", "content", "symbol")[:batch_size]
-        )
-        if not rows:
-            break
-        last_id = rows[-1][0]
-        vectors = chunk_vectors(
-            embedder=embedder,
-            contents=[content for _, content, _ in rows],
-            symbols=[symbol for _, _, symbol in rows],
-        )
-        texts = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE code_chunks AS c SET embedding = v.embedding::vector "
-                "FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) "
-                "WHERE c.id = v.id AND c.embedding IS NULL",
-                [[row[0] for row in rows], texts],
-            )
-        done += len(rows)
-        progress.chunks_embedded = done
+
+    def observe(written: int) -> None:
+        if on_batch is not None and written:
+            on_batch(written)
+
+    def count_others() -> None:
+        left = pending.count()
+        progress.chunks_embedded = progress.chunks_to_embed - left
+        rate.update(progress)
         reporter(progress)
+
+    if sender is None:
+        for first_id, last_id in ranges:
+            written = chunk_batch_embed(
+                alias=alias, embedder=embedder, first_id=first_id, last_id=last_id
+            )
+            observe(written)
+            done += written
+            progress.chunks_embedded = done
+            rate.update(progress)
+            reporter(progress)
+    elif ranges:
+        sender(ranges)
+        for first_id, last_id in reversed(ranges):
+            if not pending.filter(id__gte=first_id, id__lte=last_id).exists():
+                # Workers got here first: every range below is theirs too.
+                break
+            written = chunk_batch_embed(
+                alias=alias, embedder=embedder, first_id=first_id, last_id=last_id
+            )
+            observe(written)
+            done += written
+            count_others()
+        # What is left is held by other workers, or was dropped by one that
+        # died; a dropped batch's rows are unlocked, so embedding "what is
+        # free" takes only those.
+        while pending.exists():
+            taken = 0
+            for first_id, last_id in ranges:
+                if pending.filter(id__gte=first_id, id__lte=last_id).exists():
+                    written = chunk_batch_embed(
+                        alias=alias,
+                        embedder=embedder,
+                        first_id=first_id,
+                        last_id=last_id,
+                    )
+                    observe(written)
+                    taken += written
+            done += taken
+            count_others()
+            if not taken:
+                time.sleep(EMBED_WAIT_SECONDS)
+        progress.chunks_embedded = progress.chunks_to_embed
+    progress.eta_seconds = 0.0
     embedding_index_ensure(alias=alias, dimension=dimension)
     reporter(progress, force=True)
-    return done
+    return progress.chunks_embedded

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from indexing.exceptions import IndexingInProgress
-from indexing.jobs import index_job_run
+from indexing.jobs import embed_batch_run, index_job_run
 from indexing.services import repository_index
 from registry.selectors import project_get
 
@@ -25,6 +25,24 @@ def index_job_send(*, job_id: str) -> None:
     from config.celery import app  # noqa: F401
 
     index_job_task.delay(job_id)
+
+
+@shared_task(name="indexing.embed_batch", acks_late=True)
+def embed_batch_task(project_id: str, job_id: str, first_id: int, last_id: int) -> int:
+    """Embed one id range of a job's chunks; safe to run again (redelivery)."""
+    return embed_batch_run(
+        project_id=project_id, job_id=job_id, first_id=first_id, last_id=last_id
+    )
+
+
+def embed_batches_send(
+    *, project_id: str, job_id: str, ranges: list[tuple[int, int]]
+) -> None:
+    """Queue a job's embedding batches for any worker (settings.EMBED_BATCH_SENDER)."""
+    from config.celery import app  # noqa: F401
+
+    for first_id, last_id in ranges:
+        embed_batch_task.delay(project_id, job_id, first_id, last_id)
 
 
 @shared_task(

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel
 
+from indexing.selectors import embedding_progress_text
+
 CHARS_PER_TOKEN = 4
 
 
@@ -370,6 +372,20 @@ def job_render(result) -> str:
         f"{result.files_deleted} deleted, {result.files_skipped} skipped",
         f"chunks: {result.chunks_embedded} of {result.chunks_total} embedded",
     ]
+    embedding = embedding_progress_text(
+        phase=result.phase,
+        chunks_embedded=result.chunks_embedded,
+        chunks_to_embed=result.chunks_to_embed,
+        embed_rate=result.embed_rate,
+        eta_seconds=result.eta_seconds,
+    )
+    if embedding:
+        lines.append(embedding)
+    if len(result.embedded_by) > 1:
+        lines.append(
+            "workers: "
+            + ", ".join(f"{w} {n}" for w, n in sorted(result.embedded_by.items()))
+        )
     if result.error:
         lines.append(f"error: {result.error}")
     return "\n".join(lines)

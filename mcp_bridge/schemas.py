@@ -76,6 +76,18 @@ class JobStatus(BaseModel):
     skipped_by_reason: dict[str, int]
     chunks_total: int
     chunks_embedded: int
+    chunks_to_embed: int = Field(
+        default=0, description="Chunks the embedding phase has to embed."
+    )
+    embed_rate: float = Field(
+        default=0.0, description="Embedding: chunks/s over the last 30 s."
+    )
+    eta_seconds: float | None = Field(
+        default=None, description="Embedding: seconds left (null until known)."
+    )
+    embedded_by: dict[str, int] = Field(
+        default_factory=dict, description="Vectors written per worker (host:pid)."
+    )
     error: str | None
     created_at: str | None
     started_at: str | None

@@ -39,7 +39,11 @@ from config.auth import ApiTokenError, grant_for_bearer
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_get, index_job_start
 from indexing.schemas import RefreshedOut, RepositoryOut
-from indexing.selectors import index_job_as_dict, project_status
+from indexing.selectors import (
+    embedding_progress_text,
+    index_job_as_dict,
+    project_status,
+)
 from indexing.services import IndexProgress, repositories_refresh, repository_index
 from mcp_bridge import renderings
 from mcp_bridge.resolution import (
@@ -441,7 +445,13 @@ def _progress_sender(ctx: Context | None):
         last[0] = now
         if progress.phase == "embedding":
             done, total = progress.chunks_embedded, progress.chunks_to_embed
-            message = f"embedding {done}/{total} chunks"
+            message = embedding_progress_text(
+                phase=progress.phase,
+                chunks_embedded=done,
+                chunks_to_embed=total,
+                embed_rate=progress.embed_rate,
+                eta_seconds=progress.eta_seconds,
+            )
         else:
             done, total = progress.files_done, progress.files_total
             message = f"{progress.phase}: {done}/{total} files"

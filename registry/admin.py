@@ -33,7 +33,11 @@ from django.urls import URLPattern, path, reverse
 
 from indexing.exceptions import IndexingError
 from indexing.jobs import index_job_start
-from indexing.selectors import index_job_list, project_status
+from indexing.selectors import (
+    embedding_progress_text,
+    index_job_list,
+    project_status,
+)
 from operations.backup import project_backup, project_restore
 from operations.move import project_move
 from registry.databases import database_name_sanitize, database_server_names
@@ -402,10 +406,19 @@ class ProjectAdmin(admin.ModelAdmin):
         """Return what the project's page shows below its form."""
         status = self._status(obj)
         failed = isinstance(status, Exception)
+        jobs = index_job_list(project=obj, limit=RECENT_JOBS)
+        for job in jobs:
+            job.embedding_text = embedding_progress_text(
+                phase=job.phase,
+                chunks_embedded=job.chunks_embedded,
+                chunks_to_embed=job.chunks_to_embed,
+                embed_rate=job.embed_rate,
+                eta_seconds=job.eta_seconds,
+            )
         return {
             "project_status": None if failed else status,
             "project_status_error": str(status) if failed else None,
-            "index_jobs": index_job_list(project=obj, limit=RECENT_JOBS),
+            "index_jobs": jobs,
             "index_form": RepositoryIndexForm(),
             "search_form": ProjectSearchForm(initial={"mode": MODES[0]}),
             "can_index": self.has_change_permission(request, obj),

@@ -63,6 +63,9 @@ EPHEMERAL_SETTINGS = {
     "full_page_writes": "off",
 }
 EPHEMERAL_ENV = "CODEBASE_MCP_EPHEMERAL_SERVER"
+# Memory for the page cache, in MB; unset: sized from the machine's memory.
+SHARED_BUFFERS_ENV = "CODEBASE_MCP_SHARED_BUFFERS_MB"
+_MB = 1024 * 1024
 
 
 class ServerError(Exception):
@@ -365,6 +368,10 @@ def _server_start(*, layout: ServerLayout) -> ServerLayout:
                 str(layout.pgdata),
                 "--log",
                 str(layout.log_file),
+                # Sized at every start, so a machine with more memory (or an
+                # existing data directory) gets it without editing its files.
+                "-o",
+                " ".join(f"-c {k}={v}" for k, v in memory_settings().items()),
                 "--wait",
                 "--timeout",
                 "60",
@@ -379,6 +386,39 @@ def _server_start(*, layout: ServerLayout) -> ServerLayout:
             )
     logger.info("embedded PostgreSQL started in %s", layout.pgdata)
     return layout
+
+
+def _machine_memory_mb() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // _MB
+    except (ValueError, OSError):
+        return 0
+
+
+def memory_settings(*, memory_mb: int | None = None) -> dict[str, str]:
+    """Return shared_buffers and effective_cache_size for this machine.
+
+    A million chunks' HNSW graph (0.8 GB as halfvec) and the pages a hybrid
+    search reads do not fit PostgreSQL's default 128 MB of shared buffers:
+    every query then copies them from the kernel's cache again. An eighth
+    of the machine's memory (256 MB to 4 GB) leaves the rest to the
+    processes that embed and to the kernel's cache, which the planner is
+    told about (effective_cache_size, half of memory). Pages are taken only
+    as they are used, so a small project costs no more. Throw-away test
+    servers keep the defaults; CODEBASE_MCP_SHARED_BUFFERS_MB overrides.
+    """
+    memory_mb = _machine_memory_mb() if memory_mb is None else memory_mb
+    chosen = os.environ.get(SHARED_BUFFERS_ENV, "").strip()
+    if chosen:
+        shared = int(chosen)
+    elif os.environ.get(EPHEMERAL_ENV) == "1" or memory_mb <= 0:
+        return {}
+    else:
+        shared = max(256, min(4096, memory_mb // 8))
+    settings = {"shared_buffers": f"{shared}MB"}
+    if memory_mb > 0:
+        settings["effective_cache_size"] = f"{max(shared, memory_mb // 2)}MB"
+    return settings
 
 
 def _log_tail(layout: ServerLayout, lines: int = 15) -> str:

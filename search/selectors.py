@@ -299,7 +299,7 @@ def _candidate_sql(
         "semantic AS ("
         " SELECT id, row_number() OVER () AS rank FROM ("
         f"  SELECT c.id FROM code_chunks c WHERE c.embedding IS NOT NULL AND {where}"
-        f"  ORDER BY c.embedding::vector({dimension}) <=> %(qv)s::vector({dimension})"
+        f"  ORDER BY c.embedding::halfvec({dimension}) <=> %(qv)s::halfvec({dimension})"
         "  LIMIT %(k)s) s)"
     )
     keyword = _KEYWORD_SQL.format(

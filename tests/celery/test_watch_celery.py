@@ -1,5 +1,6 @@
 """With a broker set, a watcher queues its batches and a real worker indexes them."""
 
+import os
 import signal
 
 import pytest
@@ -29,7 +30,12 @@ def test_a_watcher_with_a_broker_hands_batches_to_celery(
     repository_index(project=project, repo_path=str(repo), embed=False)
     connections.close_all()
     start_worker()
-    watcher = Watcher("--project", project.name, CELERY_BROKER_URL=broker)
+    watcher = Watcher(
+        "--project",
+        project.name,
+        CELERY_BROKER_URL=broker,
+        CELERY_TASK_DEFAULT_QUEUE=os.environ["CELERY_TASK_DEFAULT_QUEUE"],
+    )
     try:
         watcher.wait_line("catch-up: queued the repository")
         (repo / "pkg" / "queued.py").write_text(function_source("queued_by_watcher"))

@@ -37,9 +37,10 @@ from registry.services import project_alias
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-# A Redis database of its own, flushed before and after each test, so leftover
-# (e.g. unacknowledged) messages never reach another test's worker.
-BROKER_URL = "redis://127.0.0.1:6379/5"
+# A Redis database for tests, and a queue of its own for each test (removed
+# after it, with its unacknowledged messages), so leftover messages never reach
+# another test's worker, nor another checkout's suite running beside this one.
+BROKER_URL = "redis://127.0.0.1:6379/6"
 FINISHED = (IndexJob.Status.COMPLETED, IndexJob.Status.FAILED)
 
 SMALL_MODULE = textwrap.dedent('''
@@ -82,12 +83,15 @@ def big_repository(root: Path, *, files: int) -> Path:
 class Worker:
     """A `celery -A config worker` subprocess with its output in a log file."""
 
-    def __init__(self, *, broker_url: str, log_path: Path) -> None:
+    def __init__(
+        self, *, broker_url: str, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         from config.celery import app
 
         self.log_path = log_path
         env = {
             **os.environ,
+            **(env or {}),
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "CELERY_BROKER_URL": broker_url,
             # pytest-django renamed `default` to the test registry; the worker
@@ -130,19 +134,30 @@ class Worker:
             self.kill()
 
 
+def queue_forget(client, queue: str) -> None:
+    """Delete a queue and its messages delivered but never acknowledged."""
+    client.delete(queue)
+    for tag, payload in client.hgetall("unacked").items():
+        if queue.encode() in payload:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
+
+
 @pytest.fixture
-def broker(settings) -> Iterator[str]:
-    """Point this process at an empty Redis database; yield its URL."""
+def broker(settings, monkeypatch) -> Iterator[str]:
+    """Point this process and its children at a fresh queue; yield the broker URL."""
     redis = pytest.importorskip("redis")
     client = redis.Redis.from_url(BROKER_URL)
     try:
         client.ping()
     except redis.exceptions.ConnectionError as exc:
         pytest.skip(f"no Redis broker at {BROKER_URL} ({exc}); start redis-server")
-    client.flushdb()
+    queue = f"codebase-mcp-test-{uuid.uuid4().hex[:12]}"
     settings.CELERY_BROKER_URL = BROKER_URL
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    monkeypatch.setenv("CELERY_TASK_DEFAULT_QUEUE", queue)
     yield BROKER_URL
-    client.flushdb()
+    queue_forget(client, queue)
     client.close()
 
 
@@ -153,22 +168,27 @@ def celery_app_point_at(url: str) -> None:
     and producer pools on the first send, so a settings override alone would
     not reach it; Celery has no public call that forgets them.
     """
+    from django.conf import settings
+
     from config.celery import app
 
     app.conf.broker_url = url
+    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
     app._pool = None
     app.amqp._producer_pool = None
 
 
 @pytest.fixture
-def start_worker(broker, tmp_path) -> Iterator[Callable[[], Worker]]:
-    """Return a function starting workers on the test broker; stop them after."""
+def start_worker(broker, tmp_path) -> Iterator[Callable[..., Worker]]:
+    """Return a function starting workers (extra environment as keywords); stop them after."""
     celery_app_point_at(broker)
     workers: list[Worker] = []
 
-    def start() -> Worker:
+    def start(**env: str) -> Worker:
         worker = Worker(
-            broker_url=broker, log_path=tmp_path / f"worker-{len(workers) + 1}.log"
+            broker_url=broker,
+            log_path=tmp_path / f"worker-{len(workers) + 1}.log",
+            env=env,
         )
         workers.append(worker)
         return worker

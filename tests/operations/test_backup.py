@@ -36,7 +36,7 @@ def test_backup_drop_restore_gives_identical_results(make_project, repo, tmp_pat
         assert tar.getnames() == ["manifest.json", "database.dump"]
     assert manifest["project"]["name"] == "archived"
     assert manifest["embedding"]["dimension"] == 384
-    assert manifest["schema"]["version"] == "0008_navigation_writes"
+    assert manifest["schema"]["version"] == "0010_halfvec_vectors"
     assert manifest["tables"]["code_files"] == 4
     with pytest.raises(CommandError, match="exists"):
         call_command("backupproject", "archived", "--output", str(archive))

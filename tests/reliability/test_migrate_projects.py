@@ -151,6 +151,8 @@ def test_the_service_returns_one_result_per_project(project_factory):
         "indexing.0006_text_segments",
         "indexing.0007_repository_git",
         "indexing.0008_navigation_writes",
+        "indexing.0009_job_embedding_progress",
+        "indexing.0010_halfvec_vectors",
     ]
     assert project_databases_migrate(projects=[first])[0].applied == []
 

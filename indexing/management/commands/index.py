@@ -7,6 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from indexing.exceptions import IndexingError
+from indexing.selectors import duration_text
 from indexing.services import IndexProgress, repository_index
 from registry.exceptions import RegistryError
 from registry.selectors import project_get
@@ -112,13 +113,26 @@ class _ProgressBar:
         else:
             done, total, unit = progress.files_done, progress.files_total, "files"
         elapsed = max(time.monotonic() - self.phase_started, 1e-6)
-        rate = done / elapsed
-        eta = (total - done) / rate if rate and total >= done else 0.0
+        if progress.phase == "embedding":
+            # The service's speed over the last half-minute, counting every
+            # worker: the same figures get_indexing_status and the API show.
+            rate = progress.embed_rate
+            eta = (
+                "ETA    ?"
+                if progress.eta_seconds is None
+                else f"ETA {duration_text(progress.eta_seconds):>8}"
+            )
+        else:
+            rate = done / elapsed
+            left = (total - done) / rate if rate and total >= done else 0.0
+            eta = f"ETA {duration_text(left):>8}"
         filled = int(self.width * done / total) if total else self.width
+        filled = min(self.width, filled)
         bar = "#" * filled + "-" * (self.width - filled)
         self.stream.write(
             f"\r{progress.phase:<9} [{bar}] {done}/{total} {unit} "
-            f"{rate:6.1f}/s ETA {eta:5.0f}s chunks {progress.chunks_written or progress.chunks_total}",
+            f"{rate:6.1f}/s {eta} "
+            f"chunks {progress.chunks_written or progress.chunks_total}",
             ending="",
         )
         self.stream.flush()
