@@ -239,7 +239,7 @@ class _QueryVector:
 # project measures alike (one model, one query vector). By primary key, for
 # the few hits a project returned.
 _DISTANCES_SQL = (
-    "SELECT id, embedding <=> %s::vector FROM code_chunks "
+    "SELECT id, embedding::halfvec <=> %s::halfvec FROM code_chunks "
     "WHERE id = ANY(%s) AND embedding IS NOT NULL"
 )
 
