@@ -23,6 +23,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from indexing.exceptions import IndexJobNotFound
+from indexing.jobs import index_job_get
+from indexing.models import IndexJob
 from registry.exceptions import AccessDenied, ProjectsNotFound
 from registry.models import ApiToken, Project
 from registry.selectors import project_find, project_get, projects_get
@@ -185,3 +188,22 @@ def projects_named(
             target=f"projects {shown}{more}",
             holder=grant.holder,
         ) from None
+
+
+def job_for(grant: Grant, *, job_id: str) -> IndexJob:
+    """Return the indexing job `job_id` if `grant` may read its project.
+
+    A grant over some projects gets the same AccessDenied for a job of a
+    project it does not list and for a job that does not exist.
+    """
+    try:
+        job = index_job_get(job_id=job_id)
+    except IndexJobNotFound:
+        if grant.all_projects:
+            raise
+        job = None
+    if job is None or not token_allows(grant, project=job.project, permission=READ):
+        raise AccessDenied(
+            permission=READ, target=f"job {_shown(job_id)}", holder=grant.holder
+        )
+    return job

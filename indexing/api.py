@@ -6,9 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Query, Router, Status
 
-from config.access import READ, WRITE, Grant, project_for, token_allows
-from indexing.exceptions import IndexJobNotFound
-from indexing.jobs import index_job_get, index_job_start
+from config.access import READ, WRITE, job_for, project_for
+from indexing.jobs import index_job_start
 from indexing.schemas import IndexIn, JobOut, RefreshedOut, RefreshIn, RepositoryOut
 from indexing.selectors import (
     RepositoryStatus,
@@ -17,7 +16,6 @@ from indexing.selectors import (
     repository_list,
 )
 from indexing.services import IndexSummary, repositories_refresh
-from registry.exceptions import AccessDenied
 from registry.schemas import Text, error_responses
 
 router = Router(tags=["indexing"])
@@ -66,22 +64,7 @@ def refresh(
 )
 def job_detail(request: HttpRequest, job_id: str) -> dict:
     """Return an indexing job's status, progress counts and error, if any."""
-    return index_job_as_dict(job=_job_for(request.auth, job_id=job_id))
-
-
-def _job_for(grant: Grant, *, job_id: str):
-    """Return a job of a project `grant` may read; one answer for unknown and unlisted."""
-    try:
-        job = index_job_get(job_id=job_id)
-    except IndexJobNotFound:
-        if grant.all_projects:
-            raise
-        job = None
-    if job is None or not token_allows(grant, project=job.project, permission=READ):
-        raise AccessDenied(
-            permission=READ, target=f"job {job_id[:80]!r}", holder=grant.holder
-        )
-    return job
+    return index_job_as_dict(job=job_for(request.auth, job_id=job_id))
 
 
 @router.get(

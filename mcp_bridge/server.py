@@ -31,13 +31,14 @@ from config.access import (
     WRITE,
     Grant,
     access_require,
+    job_for,
     permission_includes,
     projects_readable,
     token_allows,
 )
 from config.auth import ApiTokenError, grant_for_bearer
 from indexing.exceptions import IndexingError
-from indexing.jobs import index_job_get, index_job_start
+from indexing.jobs import index_job_start
 from indexing.schemas import RefreshedOut, RepositoryOut
 from indexing.selectors import (
     embedding_progress_text,
@@ -593,17 +594,7 @@ def get_indexing_status(
     ctx: Context,
 ) -> Annotated[CallToolResult, JobStatus]:
     """Return a background indexing job's status, progress counts and error, if any."""
-    grant = access.grant(ctx)
-    try:
-        job = index_job_get(job_id=job_id)
-    except IndexingError:
-        if grant.all_projects:
-            raise
-        job = None
-    if job is None or not token_allows(grant, project=job.project, permission=READ):
-        raise AccessDenied(
-            permission=READ, target=f"job {job_id[:80]!r}", holder=grant.holder
-        )
+    job = job_for(access.grant(ctx), job_id=job_id)
     result = JobStatus(**index_job_as_dict(job=job))
     return _answer(result, renderings.job_render(result))
 
