@@ -1,7 +1,10 @@
 """How every cost grows from 10k to 100k (and, with --full, 1M) chunks.
 
 Run: CODEBASE_MCP_HOME=/tmp/bench-scale .venv/bin/python bench/scale_bench.py \
-         [--points 10000,100000] [--full] [--queries 200] [--build-compare]
+         [--points 10000,100000] [--full] [--queries 200] [--build-compare] [--keep]
+         [--real-vectors]
+     ... bench/scale_bench.py --measure bench-scale-1000000-abc123  (a kept project:
+         latencies again, in-process and through stdio runmcp)
 
 Each point is a project of its own, stored cold from files on disk through
 the real store path (`repository_index(embed=False)`: walk, tree-sitter,
@@ -165,9 +168,15 @@ def index_build(*, alias: str, build_settings: dict | None) -> tuple[float, floa
     connection = project_connection(database_name=alias)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP INDEX IF EXISTS code_chunks_embedding_hnsw_{DIMENSION}")
-        cursor.execute("CHECKPOINT")
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
+    # A project's own role may not CHECKPOINT (pg_checkpoint): the registry's
+    # admin connection flushes the server, so the build does not pay for the
+    # writes of the store and fill before it.
+    from django.db import connection as admin
+
+    with admin.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
     started = time.monotonic()
     with PeakRss(pid) as peak:
         embedding_index_ensure(
@@ -383,7 +392,16 @@ def point_run(*, target: int, pool, per_file: float, args, embedder, queries) ->
             flush=True,
         )
         started = time.monotonic()
-        vectors_fill(alias=alias)
+        if args.real_vectors and target <= 100_000:
+            from indexing.services import chunks_embed
+
+            chunks_embed(alias=alias, embedder=embedder, dimension=DIMENSION)
+            result["vectors"] = "real"
+            rate = result["chunks"] / (time.monotonic() - started)
+            print(f"[{target}] embedded by the real model: {rate:.0f} chunks/s")
+        else:
+            vectors_fill(alias=alias)
+            result["vectors"] = "random"
         result["fill s"] = time.monotonic() - started
         if args.build_compare:
             seconds, peak = index_build(alias=alias, build_settings={})
@@ -396,7 +414,8 @@ def point_run(*, target: int, pool, per_file: float, args, embedder, queries) ->
         seconds, peak = index_build(alias=alias, build_settings=None)
         result["hnsw s"], result["hnsw MB"] = seconds, peak
         print(
-            f"[{target}] random vectors in {result['fill s']:.1f} s; HNSW build "
+            f"[{target}] {result['vectors']} vectors in {result['fill s']:.1f} s; "
+            "HNSW build "
             f"(HNSW_BUILD_*): {seconds:.1f} s, peak RSS {peak:.0f} MB",
             flush=True,
         )
@@ -447,6 +466,102 @@ def point_print(result: dict) -> None:
     )
     for key, (p50, p95, n) in result["latency"].items():
         print(f"    {key:<12} n={n:<4} p50 {p50:7.2f} ms  p95 {p95:7.2f} ms")
+
+
+async def mcp_latencies(
+    *, project_name: str, queries: list[str], names: list[str]
+) -> dict[str, tuple[float, float, int]]:
+    """Return p50/p95 (ms) of search_code and find_symbol through stdio runmcp.
+
+    A real client's view: the MCP SDK client, JSON over a pipe, the server
+    embedding each query with the real model.
+    """
+    import sys
+
+    from django.db import connections
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    env = dict(os.environ)
+    env["REGISTRY_DATABASE_NAME"] = connections["default"].settings_dict["NAME"]
+    manage = Path(__file__).resolve().parent.parent / "manage.py"
+    params = StdioServerParameters(
+        command=sys.executable, args=[str(manage), "runmcp"], env=env
+    )
+    calls = {
+        "mcp hybrid": ("search_code", [{"query": q} for q in queries]),
+        "mcp keyword": (
+            "search_code",
+            [{"query": q, "mode": "keyword"} for q in queries],
+        ),
+        "mcp find_symbol": ("find_symbol", [{"name": n} for n in names]),
+    }
+    out: dict[str, tuple[float, float, int]] = {}
+    with open(os.devnull, "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                for label, (tool, arguments) in calls.items():
+                    for given in arguments[:10]:  # warm the model and the pool
+                        await session.call_tool(
+                            tool, {**given, "project_id": project_name}
+                        )
+                    samples = []
+                    for given in arguments:
+                        started = time.perf_counter()
+                        result = await session.call_tool(
+                            tool, {**given, "project_id": project_name}
+                        )
+                        samples.append((time.perf_counter() - started) * 1000)
+                        assert not result.is_error, result.content
+                    out[label] = (
+                        percentile(samples, 0.5),
+                        percentile(samples, 0.95),
+                        len(samples),
+                    )
+                    print(
+                        f"    {label:<16} n={len(samples):<4} p50 {out[label][0]:7.2f}"
+                        f" ms  p95 {out[label][1]:7.2f} ms",
+                        flush=True,
+                    )
+    return out
+
+
+def measure_kept(*, name: str, embedder, queries: list[str], count: int) -> None:
+    """Measure a project kept by an earlier --keep run again: latencies only."""
+    import asyncio
+
+    from registry.databases import project_connection
+    from registry.selectors import project_find
+    from registry.services import project_alias
+
+    project = project_find(reference=name)
+    if project is None:
+        raise SystemExit(f"no project {name!r}; list them with manage.py projects")
+    alias = project_alias(project=project)
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM code_chunks")
+        chunks = cursor.fetchone()[0]
+    print(f"\n[{name}] {chunks} chunks; in-process:", flush=True)
+    vectors = {q: embedder.embed_query(q) for q in queries}
+    found = latencies(
+        project=project,
+        alias=alias,
+        queries=queries,
+        given=FixedVector(embedder, vectors),
+        count=count,
+    )
+    for key, (p50, p95, n) in found.items():
+        print(f"    {key:<12} n={n:<4} p50 {p50:7.2f} ms  p95 {p95:7.2f} ms")
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM code_symbols TABLESAMPLE SYSTEM (5) REPEATABLE (3) "
+            "WHERE length(name) > 5 LIMIT %s",
+            [count],
+        )
+        names = [row[0] for row in cursor.fetchall()]
+    print(f"[{name}] through stdio runmcp (query embedded by the server):")
+    asyncio.run(mcp_latencies(project_name=project.name, queries=queries, names=names))
 
 
 def growth_table(results: list[dict]) -> None:
@@ -516,6 +631,19 @@ def main() -> None:
         help="up to 100k chunks, also time an HNSW index over full-precision vectors",
     )
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--real-vectors",
+        action="store_true",
+        help="up to 100k chunks, embed with the real model instead of random "
+        "vectors (100k: about 11 minutes on 2 cores)",
+    )
+    parser.add_argument(
+        "--measure",
+        metavar="PROJECT",
+        action="append",
+        help="only measure latencies (in-process and through runmcp) of a project "
+        "an earlier --keep run left; may be given more than once",
+    )
     args = parser.parse_args()
     points = sorted(int(v) for v in args.points.split(","))
     if args.full and 1_000_000 not in points:
@@ -541,6 +669,14 @@ def main() -> None:
         f"HNSW build settings: {hnsw_build_settings()}; "
         f"SEARCH_KEYWORD_SCAN_LIMIT={settings.SEARCH_KEYWORD_SCAN_LIMIT}"
     )
+    if args.measure:
+        embedder = embedder_get()
+        queries = queries_make(args.queries, seed=11)
+        for name in args.measure:
+            measure_kept(
+                name=name, embedder=embedder, queries=queries, count=args.queries
+            )
+        return
     pool = pool_files()
     per_file = chunks_per_file(pool=pool)
     print(f"corpus pool: {len(pool)} site-packages files, ~{per_file:.1f} chunks each")

@@ -3,9 +3,10 @@
 The projects arrive resolved (registry.selectors.projects_get: deduplicated,
 at most MAX_PROJECTS, each one the caller may read); nothing here looks a
 project up by name, so only the named projects' databases are opened. Each
-project runs the same selector as a single-project call, on its own alias
-(its own pool, possibly its own server), in a thread of its own, within
-FEDERATED_PROJECT_TIMEOUT_SECONDS. A project that fails or misses the
+project ranks as a single-project call does (chunk_search_ranked), on its
+own alias (its own pool, possibly its own server), in a thread of its own,
+within FEDERATED_PROJECT_TIMEOUT_SECONDS. Context lines are read once the
+merged hits are known, for those only. A project that fails or misses the
 deadline becomes a note and an outcome with its status; the others answer.
 Only when no project answers and the cause is the caller's input (the same
 bad argument for every project) does the call fail, with that error.
@@ -60,8 +61,9 @@ from search.navigation import (
     SymbolSearch,
     symbol_find,
 )
-from search.results import SearchResult, results_fit_budget
-from search.selectors import SearchResponse, chunk_search, search_arguments_clean
+from search.results import SearchResult, results_add_context, results_fit_budget
+from search.selectors import RankedSearch, chunk_search_ranked, search_arguments_clean
+from search.statistics import search_stat_record
 
 logger = logging.getLogger("codebase_mcp.search")
 
@@ -370,8 +372,9 @@ def chunk_search_federated(
         vector = None
     deadline = federation_timeout() if timeout is None else timeout
 
-    def ask(project: Project) -> tuple[SearchResponse, dict[int, float]]:
-        response = chunk_search(
+    def ask(project: Project) -> tuple[RankedSearch, dict[int, float]]:
+        project_started = time.perf_counter()
+        ranked = chunk_search_ranked(
             project=project,
             query=query,
             mode=mode,
@@ -381,14 +384,20 @@ def chunk_search_federated(
             file_type=file_type,
             directory=directory,
             path_glob=path_glob,
-            context_lines=context_lines,
             embedder=vector,
             statement_timeout_ms=int(deadline * 1000),
         )
-        distances = _hit_distances(
-            project=project, results=response.results, query=vector
+        # Hybrid and semantic statements measured every row's similarity;
+        # keyword mode asks for the distances of the few hits it returns.
+        distances = {
+            chunk: 1.0 - similarity for chunk, similarity in ranked.similarity.items()
+        } or _hit_distances(project=project, results=ranked.results, query=vector)
+        search_stat_record(
+            alias=ranked.alias,
+            latency_ms=round((time.perf_counter() - project_started) * 1000, 2),
+            mode=mode,
         )
-        return response, distances
+        return ranked, distances
 
     answers = projects_run(
         projects=projects,
@@ -402,6 +411,8 @@ def chunk_search_federated(
         mode=mode,
         limit=limit,
     )
+    # Context lines for the hits kept, not for every project's candidates.
+    results_add_context(results, context_lines)
     truncated = False
     if max_tokens is not None:
         results, truncated = results_fit_budget(results, max_tokens)

@@ -69,9 +69,15 @@ class FileCache:
         return self._lines[path]
 
 
-def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult]:
-    """Return a result per row (columns past the 14th, ranking signals, unread)."""
-    files = FileCache()
+def results_shape(
+    *, rows: list[tuple], context_lines: int = 0, files: FileCache | None = None
+) -> list[SearchResult]:
+    """Return a result per row (columns past the 14th, ranking signals, unread).
+
+    Context lines are read here only when asked; chunk_search adds them
+    (results_add_context) once the hits it keeps are known.
+    """
+    files = files or FileCache()
     results = []
     for (
         _id,
@@ -90,13 +96,6 @@ def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult
         mtime,
     ) in (row[:14] for row in rows):
         absolute = os.path.join(repo_path, relative_path)
-        stale = files.stale(absolute, sha256, size, mtime)
-        before = after = ""
-        if context_lines and not stale:
-            lines = files.lines(absolute)
-            if lines is not None:
-                before = "\n".join(lines[max(0, start - 1 - context_lines) : start - 1])
-                after = "\n".join(lines[end : end + context_lines])
         results.append(
             SearchResult(
                 file_path=relative_path,
@@ -109,9 +108,7 @@ def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult
                 kind=kind,
                 score=round(float(score), 6),
                 content=content,
-                context_before=before,
-                context_after=after,
-                stale=stale,
+                stale=files.stale(absolute, sha256, size, mtime),
                 container=(
                     symbol.rsplit(".", 1)[0]
                     if kind == "method" and symbol and "." in symbol
@@ -120,7 +117,35 @@ def results_shape(*, rows: list[tuple], context_lines: int) -> list[SearchResult
                 ranked_chunk_id=_id,
             )
         )
+    if context_lines:
+        results_add_context(results, context_lines, files=files)
     return results
+
+
+def results_add_context(
+    results: list[SearchResult], context_lines: int, *, files: FileCache | None = None
+) -> None:
+    """Fill each fresh result's context_before/after from its file on disk.
+
+    Run on the hits a search keeps, after overlapping hits are merged: a
+    search ranks three times as many rows as it shows, and a search over
+    several projects keeps `limit` hits of them all, so reading files for
+    the others is time (and, in threads, the GIL) spent on nothing.
+    """
+    if not context_lines:
+        return
+    files = files or FileCache()
+    for result in results:
+        if result.stale:
+            continue
+        lines = files.lines(os.path.join(result.repository, result.file_path))
+        if lines is None:
+            continue
+        start, end = result.start_line, result.end_line
+        result.context_before = "\n".join(
+            lines[max(0, start - 1 - context_lines) : start - 1]
+        )
+        result.context_after = "\n".join(lines[end : end + context_lines])
 
 
 # Chunks of these kinds hold a header and member signatures but span the whole

@@ -28,9 +28,10 @@ from registry.models import Project
 from registry.services import project_alias
 from search.exceptions import InvalidSearchQuery, ProjectSchemaOutdated
 from search.filters import chunk_filter_sql, query_clean
-from search.ranking import ranker_get, rows_rerank
+from search.ranking import ROW_COSINE, ranker_get, rows_rerank
 from search.results import (
     SearchResult,
+    results_add_context,
     results_fit_budget,
     results_merge_overlapping,
     results_shape,
@@ -413,7 +414,70 @@ def chunk_search(
         max_tokens=max_tokens,
         context_lines=context_lines,
     )
+    ranked = chunk_search_ranked(
+        project=project,
+        query=query,
+        mode=mode,
+        limit=limit,
+        repository=repository,
+        language=language,
+        file_type=file_type,
+        directory=directory,
+        path_glob=path_glob,
+        embedder=embedder,
+        statement_timeout_ms=statement_timeout_ms,
+    )
+    results = ranked.results
+    results_add_context(results, context_lines)
+    truncated = False
+    if max_tokens is not None:
+        results, truncated = results_fit_budget(results, max_tokens)
+    response = SearchResponse(
+        results=results,
+        total_count=len(results),
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        mode=mode,
+        embedded_fraction=ranked.embedded_fraction,
+        truncated=truncated,
+        notes=ranked.notes,
+    )
+    search_stat_record(alias=ranked.alias, latency_ms=response.latency_ms, mode=mode)
+    return response
 
+
+@dataclass
+class RankedSearch:
+    """A project's best hits for a query before context lines are read."""
+
+    alias: str
+    results: list[SearchResult]
+    embedded_fraction: float
+    notes: list[str]
+    # Cosine similarity to the query of each ranked row's vector (hybrid and
+    # semantic modes), by chunk id: a search over several projects merges by it.
+    similarity: dict[int, float]
+
+
+def chunk_search_ranked(
+    *,
+    project: Project,
+    query: str,
+    mode: str = "hybrid",
+    limit: int = 10,
+    repository: str | None = None,
+    language: str | None = None,
+    file_type: str | None = None,
+    directory: str | None = None,
+    path_glob: str | None = None,
+    embedder: Embedder | None = None,
+    statement_timeout_ms: int | None = None,
+) -> RankedSearch:
+    """Rank a project's chunks for a checked query; return the best `limit`, merged.
+
+    chunk_search's work up to the answer's shape: no context lines, no token
+    budget, nothing recorded. The query, mode and limit are taken as
+    search_arguments_clean left them.
+    """
     alias = project_alias(project=project)
     where, filter_params = chunk_filter_sql(
         alias=alias,
@@ -491,22 +555,18 @@ def chunk_search(
                 rrf_k=float(settings.SEARCH_RRF_K),
                 depth=depth,
             )[: limit * 3]
-    results = results_shape(rows=rows, context_lines=context_lines)
-    results = results_merge_overlapping(results)[:limit]
-    truncated = False
-    if max_tokens is not None:
-        results, truncated = results_fit_budget(results, max_tokens)
-    response = SearchResponse(
+    results = results_merge_overlapping(results_shape(rows=rows))[:limit]
+    return RankedSearch(
+        alias=alias,
         results=results,
-        total_count=len(results),
-        latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        mode=mode,
         embedded_fraction=round(embedded / total, 4) if total else 0.0,
-        truncated=truncated,
         notes=notes,
+        similarity={
+            row[0]: float(row[ROW_COSINE])
+            for row in rows
+            if row[ROW_COSINE] is not None
+        },
     )
-    search_stat_record(alias=alias, latency_ms=response.latency_ms, mode=mode)
-    return response
 
 
 @dataclass(frozen=True)
@@ -550,6 +610,8 @@ def search_statement(
         if dimension and mode != "keyword"
         else "NULL::float8"
     )
+    # The select list is read by position: results_shape the first 14
+    # columns, search/ranking.py's ROW_* names the signals after them.
     sql = (
         f"{head} SELECT c.id, c.relative_path, r.path, c.repository_id, c.start_line,"
         " c.end_line, c.language, c.symbol, c.kind, fused.score, c.content,"
