@@ -53,19 +53,26 @@ def timed(call) -> float:
 
 
 def index(project, path: str, *, symbols: bool = True) -> float:
+    from django.test import override_settings
+
+    import indexing.parsing as parsing
     import indexing.services as services
 
-    original = services.file_analyse
+    original = parsing.file_analyse
+    run_settings = {}
     if not symbols:
-        services.file_analyse = partial(original, with_symbols=False)
+        # Worker processes import their own parser: parse in this process.
+        parsing.file_analyse = partial(original, with_symbols=False)
+        run_settings["INDEX_PARSE_WORKERS"] = 0
     try:
         started = time.perf_counter()
-        summary = services.repository_index(
-            project=project, repo_path=path, embed=False
-        )
+        with override_settings(**run_settings):
+            summary = services.repository_index(
+                project=project, repo_path=path, embed=False
+            )
         seconds = time.perf_counter() - started
     finally:
-        services.file_analyse = original
+        parsing.file_analyse = original
     print(
         f"  indexed {summary.files_indexed} files, {summary.chunks_total} chunks in "
         f"{seconds:.1f} s ({'with' if symbols else 'without'} symbols and references)"

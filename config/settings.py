@@ -200,6 +200,17 @@ if OLLAMA_BASE_URL and "EMBEDDING_BACKEND" not in os.environ:
 # --- Indexing ------------------------------------------------------------------
 INDEX_MAX_FILE_BYTES = env.int("INDEX_MAX_FILE_BYTES", default=1_000_000)
 INDEX_CHUNK_MAX_CHARS = env.int("INDEX_CHUNK_MAX_CHARS", default=1500)
+# Parsing a large run in worker processes (indexing/parsing.py): how many,
+# and after how many parsed files they start (a small refresh never pays for
+# starting them). 0 workers parses in the indexer's own process. One core is
+# left to the indexer and PostgreSQL: storing 96k chunks on 2 cores took
+# 53.7 s with 0 workers, 47.6 s with 1, 64.3 s with 2.
+INDEX_PARSE_WORKERS = env.int(
+    "INDEX_PARSE_WORKERS", default=max(1, (os.cpu_count() or 1) - 1)
+)
+INDEX_PARSE_PROCESS_AFTER_FILES = env.int(
+    "INDEX_PARSE_PROCESS_AFTER_FILES", default=200
+)
 INDEX_JOB_HEARTBEAT_TIMEOUT = env.int("INDEX_JOB_HEARTBEAT_TIMEOUT", default=120)
 CODEBASE_MCP_ALLOWED_ROOTS = env.list("CODEBASE_MCP_ALLOWED_ROOTS", default=[])
 # Chunks per embedding batch: the unit committed at once, and the unit of

@@ -21,7 +21,7 @@ import os
 import stat
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -31,10 +31,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from indexing.chunking import (
-    file_analyse,
-    language_for_path,
-)
+from indexing.chunking import language_for_path
 from indexing.embedders import Embedder, embedder_get
 from indexing.exceptions import (
     EmbeddingModelMismatch,
@@ -45,8 +42,9 @@ from indexing.exceptions import (
 from indexing.freshness import freshness_forget
 from indexing.gitstate import git_head
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
+from indexing.parsing import ParsedFile, ParsePipeline, ParseTask
 from indexing.selectors import repository_find
-from indexing.storing import ANALYSIS_VERSION, BatchWriter, PendingFile, chunk_rows
+from indexing.storing import ANALYSIS_VERSION, BatchWriter, PendingFile
 from indexing.terms import symbol_words
 from indexing.walking import (
     OPEN_FLAGS,
@@ -484,6 +482,17 @@ def repository_index(
             logger.debug("advisory unlock failed", exc_info=True)
 
 
+@dataclass(frozen=True)
+class _Unparsed:
+    """A file read and found changed, waiting for its parse to come back."""
+
+    walked: WalkedFile
+    sha256: str
+    language: str
+    existing_id: int | None
+    text: str = ""
+
+
 def _store_phase(
     *,
     project: Project,
@@ -528,12 +537,37 @@ def _store_phase(
     unchanged_mtime: list[tuple[int, float]] = []
     writer = BatchWriter(alias=alias, repository_id=str(repository.id))
 
+    parser: ParsePipeline[_Unparsed] = ParsePipeline(
+        workers=settings.INDEX_PARSE_WORKERS,
+        start_after=settings.INDEX_PARSE_PROCESS_AFTER_FILES,
+    )
+
     def flush() -> None:
         if batch:
             writer.put(list(batch))
             batch.clear()
         summary.chunks_written = writer.written
         summary.files_indexed = writer.files
+
+    def take(parsed: Iterable[tuple[_Unparsed, ParsedFile]]) -> None:
+        for file, outcome in parsed:
+            if outcome.failed:
+                skipped["chunking_failed"] += 1
+                continue
+            batch.append(
+                PendingFile(
+                    walked=file.walked,
+                    sha256=file.sha256,
+                    language=file.language,
+                    rows=outcome.rows,
+                    existing_id=file.existing_id,
+                    definitions=outcome.definitions,
+                    reference_rows=outcome.reference_rows,
+                    text=file.text,
+                )
+            )
+            if len(batch) >= FILES_PER_TRANSACTION:
+                flush()
 
     try:
         for walked in walk.files:
@@ -579,37 +613,23 @@ def _store_phase(
                 reporter(summary)
                 continue
             language = language_for_path(walked.relative_path) or "text"
-            try:
-                analysis = file_analyse(
+            parser.put(
+                _Unparsed(
+                    walked, sha, language, previous["id"] if previous else None, text
+                ),
+                ParseTask(
+                    relative_path=walked.relative_path,
                     text=text,
                     language=language,
                     max_chars=settings.INDEX_CHUNK_MAX_CHARS,
-                )
-            except Exception:  # a chunker bug must cost one file, not the run
-                logger.warning(
-                    "chunking %s failed", walked.relative_path, exc_info=True
-                )
-                skipped["chunking_failed"] += 1
-                continue
-            batch.append(
-                PendingFile(
-                    walked=walked,
-                    sha256=sha,
-                    language=language,
-                    rows=chunk_rows(
-                        relative_path=walked.relative_path, chunks=analysis.chunks
-                    ),
-                    existing_id=previous["id"] if previous else None,
-                    definitions=analysis.definitions,
-                    reference_rows=analysis.reference_rows,
-                    text=text,
-                )
+                ),
             )
-            if len(batch) >= FILES_PER_TRANSACTION:
-                flush()
+            take(parser.ready())
             reporter(summary)
+        take(parser.drain())
         flush()
     finally:
+        parser.close()
         writer.close()
     summary.chunks_written = writer.written
     summary.files_indexed = writer.files

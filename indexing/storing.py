@@ -8,7 +8,6 @@ own while the caller reads and analyses the next files.
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from collections.abc import Sequence
@@ -17,9 +16,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from indexing.chunking import Chunk, Definition
+from indexing.chunking import Definition
 from indexing.models import SEGMENT_LINES
-from indexing.terms import header_terms, identifier_terms
 from indexing.walking import WalkedFile
 from registry.databases import project_connection
 
@@ -41,30 +39,6 @@ class PendingFile:
     reference_rows: list[str] = field(default_factory=list)
     # The decoded text the chunks came from (what grep_code searches).
     text: str = ""
-
-
-def chunk_rows(*, relative_path: str, chunks: Sequence[Chunk]) -> list[tuple]:
-    """Return (kind, symbol, start, end, content, content sha256, header, body) rows."""
-    rows = []
-    seen: set[tuple[int, int, str]] = set()
-    for chunk in chunks:
-        key = (chunk.start_line, chunk.end_line, chunk.content)
-        if key in seen or not chunk.content.strip():
-            continue
-        seen.add(key)
-        rows.append(
-            (
-                chunk.kind,
-                chunk.symbol,
-                chunk.start_line,
-                chunk.end_line,
-                chunk.content,
-                hashlib.sha256(chunk.content.encode()).hexdigest(),
-                header_terms(relative_path=relative_path, symbol=chunk.symbol),
-                identifier_terms(text=chunk.content),
-            )
-        )
-    return rows
 
 
 _UPSERT_FILES = """

@@ -30,7 +30,10 @@ def identifier_terms(*, text: str, limit: int = 2000) -> str:
     in the text itself.
     """
     seen: dict[str, None] = {}
-    for identifier in set(_IDENTIFIER.findall(text)):
+    # In order of first use, not a set's: a set's order changes with each
+    # process's string hashes, and the stored text (and which words make the
+    # limit) must not depend on which process parsed the file.
+    for identifier in dict.fromkeys(_IDENTIFIER.findall(text)):
         words = _split(identifier)
         if len(words) > 1:
             for word in words:

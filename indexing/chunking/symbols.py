@@ -126,7 +126,9 @@ def _declarations(
 ) -> list[Definition]:
     out = []
     for kind, nodes in captured.items():
-        for node in nodes:
+        # In source order: the order of a query's captures varies from one
+        # parse to the next, and it decides which of two kinds a name takes.
+        for node in sorted(nodes, key=lambda node: node.start_byte):
             name = _text(node)
             row = node.start_point[0]
             if not name or (row, name) in taken:
@@ -286,7 +288,8 @@ def _uses(
         else:
             by_name[name] = starts if len(starts) == 1 else sorted(starts)
     out = []
-    for name, starts in by_name.items():
+    # By first use: the captures' order varies from one parse to the next.
+    for name, starts in sorted(by_name.items(), key=lambda item: item[1][0]):
         rows = [bisect_right(row_starts, start) - 1 for start in starts]
         columns = [
             start - row_starts[row] + 1 for start, row in zip(starts, rows, strict=True)
