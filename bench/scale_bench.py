@@ -2,7 +2,7 @@
 
 Run: CODEBASE_MCP_HOME=/tmp/bench-scale .venv/bin/python bench/scale_bench.py \
          [--points 10000,100000] [--full] [--queries 200] [--build-compare] [--keep]
-         [--real-vectors]
+         [--real-vectors] [--store-only]
      ... bench/scale_bench.py --measure bench-scale-1000000-abc123  (a kept project:
          latencies again, in-process and through stdio runmcp)
 
@@ -391,6 +391,8 @@ def point_run(*, target: int, pool, per_file: float, args, embedder, queries) ->
             f"bench process peak RSS {peak_rss_mb():.0f} MB",
             flush=True,
         )
+        if args.store_only:
+            return result
         started = time.monotonic()
         if args.real_vectors and target <= 100_000:
             from indexing.services import chunks_embed
@@ -638,6 +640,11 @@ def main() -> None:
         "vectors (100k: about 11 minutes on 2 cores)",
     )
     parser.add_argument(
+        "--store-only",
+        action="store_true",
+        help="stop each point after the store (keyword-searchable) and its timing",
+    )
+    parser.add_argument(
         "--measure",
         metavar="PROJECT",
         action="append",
@@ -693,7 +700,8 @@ def main() -> None:
         )
         for t in points
     ]
-    growth_table(results)
+    if not args.store_only:
+        growth_table(results)
 
 
 if __name__ == "__main__":
