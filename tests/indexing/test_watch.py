@@ -263,6 +263,9 @@ def test_a_save_storm_is_indexed_once(watched):
     wait_until(
         lambda: defined(project, "storm_version_199") == ["pkg/storm.py"], what="storm"
     )
+    # The batch's line comes after its commit and its embedding (the first
+    # loads the model, seconds on a loaded machine), so wait for it first.
+    watcher.wait_line("storm.py")
     time.sleep(1.0)  # a second batch of the storm, if any, would show by now
     assert len(watcher.lines_with("storm.py")) == 1, watcher.out
     assert defined(project, "storm_version_198") == []
