@@ -31,6 +31,7 @@ How lists of different databases are merged:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -45,6 +46,7 @@ from indexing.models import EmbeddingSpace
 from registry.databases import project_connection, thread_connections_release
 from registry.exceptions import RegistryError
 from registry.models import Project
+from registry.selectors import MAX_PROJECTS
 from registry.services import project_alias
 from search.exceptions import (
     InvalidSearchQuery,
@@ -123,6 +125,24 @@ def _error_note(project: Project, exc: BaseException) -> str:
     )
 
 
+# Threads kept for every federated call of the process: starting ten threads
+# per call cost more than a tiny project's search. Enough for two calls of
+# MAX_PROJECTS at once; a third waits its turn (within its deadline).
+_THREADS = 2 * MAX_PROJECTS
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=_THREADS, thread_name_prefix="federation"
+            )
+        return _pool
+
+
 def projects_run(
     *,
     projects: Sequence[Project],
@@ -134,21 +154,17 @@ def projects_run(
 
     Every project gets `timeout` seconds (FEDERATED_PROJECT_TIMEOUT_SECONDS by
     default), counted from the start of the call: projects run at once, so
-    the call takes about as long as its slowest project or the timeout. A
-    project past the deadline is left to finish in its thread (its statement
-    has its own timeout) and reported as timed out.
+    the call takes about as long as its slowest project or the timeout. The
+    threads are the process's, kept between calls. A project past the
+    deadline is left to finish in its thread (its statement has its own
+    timeout) and reported as timed out; one not yet started is not started.
     """
     timeout = federation_timeout() if timeout is None else timeout
-    executor = ThreadPoolExecutor(
-        max_workers=max(1, len(projects)), thread_name_prefix="federation"
-    )
-    try:
-        futures = [
-            executor.submit(_project_call, call, project) for project in projects
-        ]
-        wait(futures, timeout=timeout)
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+    executor = _executor()
+    futures = [executor.submit(_project_call, call, project) for project in projects]
+    wait(futures, timeout=timeout)
+    for future in futures:
+        future.cancel()  # one still queued behind other calls' work: not started
     answers: list[_Answer[T]] = []
     for project, future in zip(projects, futures, strict=True):
         if not future.done():

@@ -191,6 +191,34 @@ def test_a_query_over_a_and_b_never_opens_c(three):
     assert _backends_on(a.database_name) > 0
 
 
+def test_calls_reuse_their_threads_and_hand_every_connection_back(three):
+    import threading
+
+    from registry.services import project_alias
+
+    _, parts, _ = three
+    projects = list(parts.values())
+    pools = [connections[project_alias(project=p)].pool for p in projects]
+
+    def federation_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("federation")}
+
+    def checked_out() -> list[int]:
+        return [
+            stats["pool_size"] - stats["pool_available"]
+            for stats in (pool.get_stats() for pool in pools)
+        ]
+
+    chunk_search_federated(projects=projects, query=QUERIES[0])
+    threads, held = federation_threads(), checked_out()
+    for query in QUERIES[1:4]:
+        chunk_search_federated(projects=projects, query=query)
+    # Threads are kept between calls (starting them per call cost more than
+    # a small project's search), and hold no connection between them.
+    assert federation_threads() == threads
+    assert checked_out() == held
+
+
 SMALL = {"net/retry.py": FILES["src/net/retry.py"]}
 
 

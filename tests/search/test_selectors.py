@@ -422,3 +422,30 @@ def test_query_identifiers_are_code_words_not_english():
     # In a sentence, a named identifier is usually not what is asked for.
     assert query_identifiers("where is parseHeader defined") == []
     assert query_identifiers("retry a failed request with backoff") == []
+
+
+def test_a_search_statement_runs_with_its_settings_and_leaves_none_behind(corpus):
+    from registry.databases import project_connection
+    from registry.services import project_alias
+    from search.selectors import SearchStatement, _run_query
+
+    alias = project_alias(project=corpus[0])
+    probe = SearchStatement(
+        sql="SELECT current_setting('hnsw.ef_search'), "
+        "current_setting('hnsw.iterative_scan'), current_setting('statement_timeout'), "
+        "%(word)s",
+        params={"word": "it's 100% here"},
+        ef_search=77,
+    )
+    assert _run_query(alias=alias, statement=probe, timeout_ms=1234) == [
+        ("77", "relaxed_order", "1234ms", "it's 100% here")
+    ]
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
+    # The timeout is the statement's own: a slower one is cancelled.
+    slow = SearchStatement(sql="SELECT pg_sleep(2)", params={}, ef_search=None)
+    started = time.monotonic()
+    with pytest.raises(Exception, match="statement timeout"):
+        _run_query(alias=alias, statement=slow, timeout_ms=50)
+    assert time.monotonic() - started < 1.5
