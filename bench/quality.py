@@ -528,14 +528,23 @@ def variants_add(
     rrf_k = float(settings.SEARCH_RRF_K)
     convex = json.loads(RANKER_PATH.read_text())["convex"]
     variants = {
-        "v: weighted RRF (main)": order_rrf,
+        "v: weighted RRF (the statement's order)": order_rrf,
         f"v: convex min-max a={convex['minmax_alpha']:g}": order_convex(
             alpha=convex["minmax_alpha"], theoretical=False
         ),
         f"v: convex TM2C2 a={convex['theoretical_alpha']:g}": order_convex(
             alpha=convex["theoretical_alpha"], theoretical=True
         ),
-        "v: learned re-rank": order_learned(ranker=ranker_get(), rrf_k=rrf_k),
+        "v: learned order alone": order_learned(ranker=ranker_get(), rrf_k=rrf_k),
+        "v: learned order alone, top 20": order_learned(
+            ranker=ranker_get(), rrf_k=rrf_k, depth=20
+        ),
+        "v: learned order alone, top 10": order_learned(
+            ranker=ranker_get(), rrf_k=rrf_k, depth=10
+        ),
+        "v: learned + RRF by rank, w 1 (main)": order_learned(
+            ranker=ranker_get(), rrf_k=rrf_k, fuse_weight=1.0
+        ),
     }
     fetch_ms: list[float] = []
     order_ms: dict[str, list[float]] = {label: [] for label in variants}

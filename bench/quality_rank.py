@@ -130,8 +130,15 @@ def order_convex(*, alpha: float, theoretical: bool) -> Order:
     return order
 
 
-def order_learned(*, ranker, rrf_k: float) -> Order:
-    """Return the order of a linear ranker (search/ranking.py)."""
+def order_learned(
+    *, ranker, rrf_k: float, depth: int = DEPTH, fuse_weight: float | None = None
+) -> Order:
+    """Return the order of a linear ranker (search/ranking.py) over the first `depth`.
+
+    With `fuse_weight`, that order fused by rank with the statement's, as
+    search does by default: 1 / (k + learned rank) + fuse_weight / (k + fused
+    rank); weight 1 is set a priori, not fitted.
+    """
     from search.ranking import rows_rerank
 
     def order(candidates: Candidates) -> list[tuple]:
@@ -140,7 +147,8 @@ def order_learned(*, ranker, rrf_k: float) -> Order:
             rows=candidates.rows,
             ranker=ranker,
             rrf_k=rrf_k,
-            depth=DEPTH,
+            depth=depth,
+            fuse_weight=fuse_weight,
         )
 
     return order

@@ -179,17 +179,23 @@ def main() -> None:
     best = None
     for l2 in L2_GRID:
         weights, bias, _ = fit(fit_cases, fit_candidates, l2)
-        values = held_mrr(
-            order_learned(ranker=Ranker(weights=tuple(weights), bias=bias), rrf_k=rrf_k)
-        )
+        held_ranker = Ranker(weights=tuple(weights), bias=bias)
+        values = held_mrr(order_learned(ranker=held_ranker, rrf_k=rrf_k))
         mean = sum(values) / len(values)
         print(
             f"  l2 {l2:g}: learned {' / '.join(f'{v:.3f}' for v in values)} "
             f"(mean {mean:.3f})"
         )
         if best is None or mean > best[1]:
-            best = (l2, mean)
+            best = (l2, mean, held_ranker)
     l2 = best[0]
+    # How search uses the layer (search/ranking.py rows_rerank, fuse_weight): its
+    # order fused by rank with the statement's, weight 1 set a priori.
+    fused = held_mrr(order_learned(ranker=best[2], rrf_k=rrf_k, fuse_weight=1.0))
+    print(
+        f"  l2 {l2:g}: learned + RRF by rank (w 1) "
+        f"{' / '.join(f'{v:.3f}' for v in fused)}"
+    )
     weights, bias, fitted = fit(cases, candidates, l2)
     print(f"chosen l2 {l2:g}; refitted on all {fitted} questions with a hit")
     for name, weight in zip(FEATURES, weights, strict=True):

@@ -4,8 +4,9 @@ Hybrid search runs both candidate lists as CTEs of one SQL statement and fuses
 them by weighted reciprocal rank fusion, a keyword rank weighing as much as
 the share of the query it covers; the weights come from `bench/quality.py`
 (settings SEARCH_RRF_K, SEARCH_SEMANTIC_WEIGHT, SEARCH_KEYWORD_WEIGHT).
-Filters are pushed into both candidate queries. With SEARCH_RERANK the
-best fused candidates are reordered by search/ranking.py's learned layer.
+Filters are pushed into both candidate queries. With SEARCH_RERANK (the
+default) the best fused candidates are reordered by search/ranking.py's
+learned layer, fused by rank with the statement's order.
 """
 
 from __future__ import annotations
@@ -575,6 +576,7 @@ def chunk_search_ranked(
                 ranker=ranker_get(),
                 rrf_k=float(settings.SEARCH_RRF_K),
                 depth=depth,
+                fuse_weight=float(settings.SEARCH_RERANK_FUSE_WEIGHT) or None,
             )[: limit * 3]
     results = results_merge_overlapping(results_shape(rows=rows))[:limit]
     return RankedSearch(

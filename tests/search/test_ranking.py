@@ -128,6 +128,49 @@ def test_a_definition_moves_above_module_code_that_fusion_ranked_first():
     assert features["first_line_match"] == 1.0
 
 
+def test_fused_with_the_statement_the_layer_moves_a_candidate_only_part_way():
+    # The layer alone would put the definition at the bottom of fusion's
+    # list first; fused by rank with that list it climbs, but not past the
+    # candidates both orders put above it.
+    rows = [
+        _row(
+            symbol=None,
+            kind="module",
+            score=0.3 - index / 100,
+            semantic=index + 1,
+            keyword=None,
+            cosine=0.52 - index / 100,
+            content=f"VALUE_{index} = {index}\n",
+        )
+        for index in range(5)
+    ] + [
+        _row(
+            symbol="purge_expired_entries",
+            kind="function",
+            score=0.2,
+            semantic=6,
+            keyword=1,
+            cosine=0.45,
+            content="def purge_expired_entries(now):\n    CACHE.clear()\n",
+        )
+    ]
+    query = "purge the expired entries"
+    ranker = ranker_get()
+    alone = rows_rerank(query=query, rows=rows, ranker=ranker, rrf_k=5.0, depth=40)
+    fused = rows_rerank(
+        query=query, rows=rows, ranker=ranker, rrf_k=5.0, depth=40, fuse_weight=1.0
+    )
+    assert alone[0][7] == "purge_expired_entries"
+    symbols = [row[7] for row in fused]
+    place = symbols.index("purge_expired_entries")
+    # Learned rank 1, fused rank 6: 1/6 + 1/11 beats any row the learned
+    # order puts below the fused rank it had, and the score column says so.
+    assert 0 < place < 5
+    scores = [row[9] for row in fused]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[place] == pytest.approx(1 / 6 + 1 / 11)
+
+
 def test_rows_past_the_depth_keep_their_order_below_the_reranked_ones():
     rows = [
         _row(

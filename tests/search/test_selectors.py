@@ -359,6 +359,7 @@ def test_hybrid_weighs_keyword_ranks_by_the_share_of_the_query_covered(
     repository_index(project=project, repo_path=str(_write(tmp_path / "w", files)))
     settings.SEARCH_RRF_K, settings.SEARCH_SEMANTIC_WEIGHT = 5.0, 1.0
     settings.SEARCH_KEYWORD_WEIGHT = 1.0
+    settings.SEARCH_RERANK = False  # the statement's own fused scores
 
     def scores(mode: str) -> dict[str, float]:
         response = chunk_search(project=project, query="widget frobnicate", mode=mode)
