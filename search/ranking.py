@@ -223,7 +223,7 @@ def rows_rerank(
     depth: int,
     fuse_weight: float | None = None,
 ) -> list[tuple]:
-    """Return the rows reordered by the ranker, its score in the score column.
+    """Return the rows reordered by the ranker.
 
     Only the first `depth` rows (in fused order) are candidates; the rest
     keep their order behind them. Ties keep the fused order. With
@@ -232,6 +232,14 @@ def rows_rerank(
     the layer moves a candidate as far as both orders agree (bench/quality.py:
     docstring MRR@10 0.526 -> 0.562, hand-written 0.188 -> 0.213, names
     0.975 -> 0.979, where the learned order alone had 0.591 / 0.180 / 0.983).
+
+    The score column keeps the statement's scores, highest first, handed
+    down the new order: the k-th row gets the k-th best fused score. A
+    federated search merges projects by these scores, and a project whose
+    best hit is a strong match (keyword, definition and vector rank 1) must
+    keep outranking another's best weak one (bench/quality.py --federated,
+    exact names: 0.97 of one project's MRR with them, 0.89 with the layer's
+    own scores, equal for every project's first hit).
     """
     head, tail = rows[:depth], rows[depth:]
     if not head:
@@ -241,29 +249,22 @@ def rows_rerank(
         (ranker.score(vector), position) for position, vector in enumerate(vectors)
     ]
     scored.sort(key=lambda item: (-item[0], item[1]))
-    if fuse_weight is None:
-        placed = [
-            (1 / (1 + math.exp(-max(-60.0, min(60.0, score)))), position)
-            for score, position in scored
-        ]
-    else:
-        placed = sorted(
-            (
-                (
-                    1 / (rrf_k + learned) + fuse_weight / (rrf_k + position + 1),
-                    position,
-                )
-                for learned, (_, position) in enumerate(scored, start=1)
-            ),
-            key=lambda item: (-item[0], item[1]),
+    order = [position for _, position in scored]
+    if fuse_weight is not None:
+        learned = {position: rank for rank, position in enumerate(order, start=1)}
+        order.sort(
+            key=lambda position: (
+                -(
+                    1 / (rrf_k + learned[position])
+                    + fuse_weight / (rrf_k + position + 1)
+                ),
+                position,
+            )
         )
+    scores = sorted((row[ROW_SCORE] for row in head), reverse=True)
     ordered = []
-    for score, position in placed:
+    for score, position in zip(scores, order, strict=True):
         row = list(head[position])
         row[ROW_SCORE] = score
         ordered.append(tuple(row))
-    low = ordered[-1][ROW_SCORE] if ordered else 0.0
-    return ordered + [
-        (*row[:ROW_SCORE], min(low, row[ROW_SCORE]), *row[ROW_SCORE + 1 :])
-        for row in tail
-    ]
+    return ordered + tail
