@@ -4,8 +4,10 @@ The projects arrive resolved (registry.selectors.projects_get: deduplicated,
 at most MAX_PROJECTS, each one the caller may read); nothing here looks a
 project up by name, so only the named projects' databases are opened. Each
 project ranks as a single-project call does (chunk_search_ranked), on its
-own alias (its own pool, possibly its own server), in a thread of its own,
-within FEDERATED_PROJECT_TIMEOUT_SECONDS. Context lines are read once the
+own alias (its own pool, possibly its own server), in a thread of its own
+(the process keeps these threads between calls; each hands its connection
+back to the pool once its project has answered), within
+FEDERATED_PROJECT_TIMEOUT_SECONDS. Context lines are read once the
 merged hits are known, for those only. A project that fails or misses the
 deadline becomes a note and an outcome with its status; the others answer.
 Only when no project answers and the cause is the caller's input (the same

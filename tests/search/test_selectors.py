@@ -426,6 +426,8 @@ def test_query_identifiers_are_code_words_not_english():
 
 
 def test_a_search_statement_runs_with_its_settings_and_leaves_none_behind(corpus):
+    from django.db import OperationalError
+
     from registry.databases import project_connection
     from registry.services import project_alias
     from search.selectors import SearchStatement, _run_query
@@ -447,6 +449,6 @@ def test_a_search_statement_runs_with_its_settings_and_leaves_none_behind(corpus
     # The timeout is the statement's own: a slower one is cancelled.
     slow = SearchStatement(sql="SELECT pg_sleep(2)", params={}, ef_search=None)
     started = time.monotonic()
-    with pytest.raises(Exception, match="statement timeout"):
+    with pytest.raises(OperationalError, match="statement timeout"):
         _run_query(alias=alias, statement=slow, timeout_ms=50)
     assert time.monotonic() - started < 1.5
