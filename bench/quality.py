@@ -535,14 +535,16 @@ def variants_add(
         f"v: convex TM2C2 a={convex['theoretical_alpha']:g}": order_convex(
             alpha=convex["theoretical_alpha"], theoretical=True
         ),
-        "v: learned order alone": order_learned(ranker=ranker_get(), rrf_k=rrf_k),
+        "v: learned order alone (main)": order_learned(
+            ranker=ranker_get(), rrf_k=rrf_k
+        ),
         "v: learned order alone, top 20": order_learned(
             ranker=ranker_get(), rrf_k=rrf_k, depth=20
         ),
         "v: learned order alone, top 10": order_learned(
             ranker=ranker_get(), rrf_k=rrf_k, depth=10
         ),
-        "v: learned + RRF by rank, w 1 (main)": order_learned(
+        "v: learned + RRF by rank, w 1": order_learned(
             ranker=ranker_get(), rrf_k=rrf_k, fuse_weight=1.0
         ),
     }

@@ -9,7 +9,7 @@ candidates without searching again:
 - convex min-max / convex theoretical-minimum: alpha x normalised cosine +
   (1 - alpha) x normalised BM25 (Bruch et al. 2023, "An Analysis of Fusion
   Functions for Hybrid Retrieval"), alpha fitted on the training split;
-- learned: search/ranking.py's linear model (the shipped default);
+- learned: search/ranking.py's boosted trees (the shipped default);
 - oracle: the answer first whenever it is among the candidates, the bound
   any reordering of them can reach.
 
@@ -133,7 +133,7 @@ def order_convex(*, alpha: float, theoretical: bool) -> Order:
 def order_learned(
     *, ranker, rrf_k: float, depth: int = DEPTH, fuse_weight: float | None = None
 ) -> Order:
-    """Return the order of a linear ranker (search/ranking.py) over the first `depth`.
+    """Return the order of a ranker (search/ranking.py) over the first `depth`.
 
     With `fuse_weight`, that order fused by rank with the statement's, as
     search does by default: 1 / (k + learned rank) + fuse_weight / (k + fused
@@ -201,57 +201,94 @@ def labelled_features(
     return groups
 
 
-def listwise_fit(
+def trees_fit(
     *,
     groups: list[tuple[np.ndarray, np.ndarray]],
-    l2: float,
-    steps: int = 3000,
-    rate: float = 0.05,
+    trees: int,
+    depth: int,
     seed: int = 7,
-) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """Fit a linear score by listwise softmax (ListNet top-1) with L2.
+):
+    """Fit boosted trees by LambdaRank (LightGBM) and return search's Ranker.
 
-    Each query's candidates compete in one softmax; the loss is minus the
-    log of the probability mass on its hits. Features are standardised for
-    the fit; the returned weights apply to raw features. Adam, full batch,
-    deterministic (the seed only sets the starting point).
-    Return (weights, bias, mean, scale).
+    Each group is one query's candidates: features and 0/1 labels (hit or
+    not). Every tree has at most 2**depth leaves; learning rate 0.05, at
+    least 50 candidates per leaf. Deterministic: one thread, a fixed seed.
     """
-    stacked = np.vstack([features for features, _ in groups])
-    mean = stacked.mean(axis=0)
-    scale = stacked.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    width = max(len(labels) for _, labels in groups)
-    count = len(groups)
-    features = np.zeros((count, width, stacked.shape[1]))
-    target = np.zeros((count, width))
-    present = np.zeros((count, width), dtype=bool)
-    for index, (group, labels) in enumerate(groups):
-        features[index, : len(labels)] = (group - mean) / scale
-        target[index, : len(labels)] = labels / labels.sum()
-        present[index, : len(labels)] = True
-    weights = np.random.default_rng(seed).normal(0, 0.01, stacked.shape[1])
-    first = np.zeros_like(weights)
-    second = np.zeros_like(weights)
-    for step in range(1, steps + 1):
-        scores = np.where(present, features @ weights, -np.inf)
-        scores -= scores.max(axis=1, keepdims=True)
-        probability = np.exp(scores)
-        probability /= probability.sum(axis=1, keepdims=True)
-        gradient = (
-            l2 * weights
-            + np.einsum("gc,gcf->f", probability - target, features) / count
-        )
-        first = 0.9 * first + 0.1 * gradient
-        second = 0.999 * second + 0.001 * gradient**2
-        weights -= (
-            rate
-            * (first / (1 - 0.9**step))
-            / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
-        )
-    raw = weights / scale
-    bias = -float(raw @ mean)
-    return raw, bias, mean, scale
+    try:
+        import lightgbm
+    except ImportError as error:
+        raise SystemExit(
+            "bench/quality_train.py needs LightGBM to fit the ranker: "
+            ".venv/bin/pip install 'lightgbm==4.7.0' (pyproject.toml, [bench])"
+        ) from error
+    data = lightgbm.Dataset(
+        np.vstack([features for features, _ in groups]),
+        label=np.concatenate([labels for _, labels in groups]),
+        group=[len(labels) for _, labels in groups],
+    )
+    booster = lightgbm.train(
+        {
+            "objective": "lambdarank",
+            "lambdarank_truncation_level": LIMIT,
+            "learning_rate": 0.05,
+            "num_leaves": 2**depth,
+            "max_depth": depth,
+            "min_data_in_leaf": 50,
+            "seed": seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": 1,
+            "verbosity": -1,
+        },
+        data,
+        num_boost_round=trees,
+    )
+    return trees_complete(dump=booster.dump_model(), depth=depth)
+
+
+def trees_complete(*, dump: dict, depth: int):
+    """Return LightGBM's dumped trees as search's Ranker: complete, in heap order.
+
+    A leaf above the last level becomes a split (feature 0 at 0) whose
+    subtrees all end in that leaf's value, so every tree is walked in
+    exactly `depth` steps.
+    """
+    from search.ranking import FEATURES, Ranker
+
+    internal, width = 2**depth - 1, 2**depth
+    splits = np.zeros((len(dump["tree_info"]), internal), dtype=np.intp)
+    thresholds = np.zeros((len(dump["tree_info"]), internal))
+    leaves = np.zeros((len(dump["tree_info"]), width))
+
+    def place(tree: int, node: dict, heap: int, level: int) -> None:
+        if "leaf_value" in node:
+            if level == depth:
+                leaves[tree, heap - internal] = node["leaf_value"]
+                return
+            node = {
+                "split_feature": 0,
+                "threshold": 0.0,
+                "decision_type": "<=",
+                "left_child": node,
+                "right_child": node,
+            }
+        if node["decision_type"] != "<=" or node.get("missing_type") not in (
+            None,
+            "None",
+        ):
+            raise ValueError(f"unexpected LightGBM split: {node!r:.200}")
+        splits[tree, heap] = node["split_feature"]
+        thresholds[tree, heap] = node["threshold"]
+        place(tree, node["left_child"], 2 * heap + 1, level + 1)
+        place(tree, node["right_child"], 2 * heap + 2, level + 1)
+
+    if dump["feature_names"] and len(dump["feature_names"]) != len(FEATURES):
+        raise ValueError("the trees were fitted on other features")
+    for tree, info in enumerate(dump["tree_info"]):
+        place(tree, info["tree_structure"], 0, 0)
+    return Ranker(
+        depth=depth, splits=splits, thresholds=thresholds, leaves=leaves, bias=0.0
+    )
 
 
 def mrr(ranks: Sequence[int | None]) -> float:

@@ -11,12 +11,14 @@ documented function, plus each function's exact name where that name is
 compound and unique (so the layer learns not to bury name lookups).
 
 For each question, hybrid search's fused candidates (the best 40, with their
-signals) are fetched once; the linear model of search/ranking.py is fitted
-by a listwise softmax loss (numpy, Adam, deterministic), its L2 chosen on a
-seeded 20 % of the questions held out, then refitted on all of them. The
-convex-combination fusions that bench/quality.py compares get their weight
-(alpha) fitted here too, on the same questions. The weights go to
-search/ranker.json and its sha256 into search/ranking.py (RANKER_SHA256).
+signals) are fetched once; search/ranking.py's boosted trees are fitted by
+LambdaRank (LightGBM, one thread, seeded: deterministic), their number and
+depth chosen on a seeded 20 % of the questions held out, then refitted on
+all of them. The convex-combination fusions that bench/quality.py compares
+get their weight (alpha) fitted here too, on the same questions. The trees
+go to search/ranker.json and its sha256 into search/ranking.py
+(RANKER_SHA256). LightGBM is needed here only (pyproject.toml, [bench]):
+search walks the shipped trees with numpy.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
 from machine import django_setup, machine_description
 
 ROOT = Path(__file__).resolve().parent.parent
-L2_GRID = (0.0001, 0.001, 0.01, 0.1)
+# (trees, depth) tried; each tree has at most 2**depth leaves.
+SHAPE_GRID = ((100, 4), (200, 4), (200, 3), (300, 3))
 ALPHA_GRID = tuple(round(0.05 * i, 2) for i in range(21))
 
 
@@ -65,19 +67,19 @@ def main() -> None:
         DEPTH,
         candidates_fetch,
         labelled_features,
-        listwise_fit,
         mrr,
         order_convex,
         order_learned,
         order_rrf,
         ranks_of,
+        trees_fit,
     )
 
     from indexing.embedders import embedder_get
     from indexing.services import repository_index
     from registry.selectors import project_find
     from registry.services import project_create
-    from search.ranking import FEATURES, RANKER_PATH, Ranker
+    from search.ranking import FEATURES, RANKER_PATH
 
     training_sources_check()
     call_command("migrate", verbosity=0)
@@ -150,7 +152,7 @@ def main() -> None:
             )
         return values
 
-    def fit(fit_on_cases, fit_on_candidates, l2):
+    def fit(fit_on_cases, fit_on_candidates, shape):
         groups = {}
         for leak_free_kind in (False, True):
             chosen = [
@@ -166,10 +168,13 @@ def main() -> None:
             )
         # Leak-free questions count twice: they stand for questions asked
         # without the answer's words, which docstrings and names are not.
-        weights, bias, _, _ = listwise_fit(
-            groups=groups[False] + 2 * groups[True], l2=l2, seed=args.seed
+        ranker = trees_fit(
+            groups=groups[False] + 2 * groups[True],
+            trees=shape[0],
+            depth=shape[1],
+            seed=args.seed,
         )
-        return weights, bias, len(groups[False]) + len(groups[True])
+        return ranker, len(groups[False]) + len(groups[True])
 
     baseline = held_mrr(order_rrf)
     print(
@@ -177,29 +182,27 @@ def main() -> None:
         f"weighted RRF {' / '.join(f'{v:.3f}' for v in baseline)}"
     )
     best = None
-    for l2 in L2_GRID:
-        weights, bias, _ = fit(fit_cases, fit_candidates, l2)
-        held_ranker = Ranker(weights=tuple(weights), bias=bias)
+    for shape in SHAPE_GRID:
+        held_ranker, _ = fit(fit_cases, fit_candidates, shape)
         values = held_mrr(order_learned(ranker=held_ranker, rrf_k=rrf_k))
         mean = sum(values) / len(values)
         print(
-            f"  l2 {l2:g}: learned {' / '.join(f'{v:.3f}' for v in values)} "
-            f"(mean {mean:.3f})"
+            f"  {shape[0]} trees of depth {shape[1]}: learned "
+            f"{' / '.join(f'{v:.3f}' for v in values)} (mean {mean:.3f})"
         )
         if best is None or mean > best[1]:
-            best = (l2, mean, held_ranker)
-    l2 = best[0]
-    # How search uses the layer (search/ranking.py rows_rerank, fuse_weight): its
-    # order fused by rank with the statement's, weight 1 set a priori.
+            best = (shape, mean, held_ranker)
+    shape = best[0]
     fused = held_mrr(order_learned(ranker=best[2], rrf_k=rrf_k, fuse_weight=1.0))
     print(
-        f"  l2 {l2:g}: learned + RRF by rank (w 1) "
+        f"  {shape[0]} trees of depth {shape[1]}: learned + RRF by rank (w 1) "
         f"{' / '.join(f'{v:.3f}' for v in fused)}"
     )
-    weights, bias, fitted = fit(cases, candidates, l2)
-    print(f"chosen l2 {l2:g}; refitted on all {fitted} questions with a hit")
-    for name, weight in zip(FEATURES, weights, strict=True):
-        print(f"  {name:<18} {weight:+.4f}")
+    ranker, fitted = fit(cases, candidates, shape)
+    print(
+        f"chosen {shape[0]} trees of depth {shape[1]}; refitted on all {fitted} "
+        "questions with a hit"
+    )
 
     convex = {}
     for label, theoretical in (("minmax", False), ("theoretical", True)):
@@ -223,20 +226,38 @@ def main() -> None:
 
     payload = {
         "features": list(FEATURES),
-        "weights": [round(float(w), 6) for w in weights],
-        "bias": round(float(bias), 6),
+        "bias": ranker.bias,
         "depth": DEPTH,
         "convex": convex,
         "trained": {
             "script": "bench/quality_train.py",
             "seed": args.seed,
-            "l2": l2,
+            "trees": shape[0],
+            "tree_depth": shape[1],
             "questions": len(cases),
             "questions_with_a_hit": fitted,
             "sources": corpus.sources,
         },
     }
-    data = (json.dumps(payload, indent=1) + "\n").encode()
+    # One tree per line: the file reads and diffs, and thresholds keep every
+    # digit (a rounded one could send a vector down the other branch).
+    trees = {
+        "depth": ranker.depth,
+        "splits": ranker.splits.tolist(),
+        "thresholds": ranker.thresholds.tolist(),
+        "leaves": ranker.leaves.tolist(),
+    }
+    head = json.dumps(payload, indent=1)[:-2]
+    body = ",\n".join(
+        f' "{key}": '
+        + (
+            json.dumps(value)
+            if key == "depth"
+            else "[\n  " + ",\n  ".join(json.dumps(row) for row in value) + "\n ]"
+        )
+        for key, value in trees.items()
+    )
+    data = (f'{head},\n "trees": {{\n{body}\n }}\n}}\n').encode()
     digest = hashlib.sha256(data).hexdigest()
     print(f"ranker.json sha256 {digest}")
     if args.dry_run:
@@ -249,7 +270,6 @@ def main() -> None:
     )
     module.write_text(text)
     print(f"wrote {RANKER_PATH} and RANKER_SHA256 in {module}")
-    np.set_printoptions(precision=4)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
-"""Re-rank hybrid search's fused candidates with a small learned linear model.
+"""Re-rank hybrid search's fused candidates with small learned boosted trees.
 
 The fused list (weighted RRF of the vector, keyword and definition lists)
 decides which chunks are candidates; this layer reorders the best
 SEARCH_RERANK_DEPTH of them by signals the index already returns: each
 list's rank, cosine similarity, BM25 and coverage, how many of the query's
 words name the chunk (symbol, qualified name, path, first line) and the
-chunk's kind and length. The weights are a few numbers in ranker.json,
-trained by bench/quality_train.py on docstring -> code pairs from packages
-outside every benchmark corpus; the file's sha256 is checked before use.
-On by default (SEARCH_RERANK), its order fused by rank with the statement's
-(SEARCH_RERANK_FUSE_WEIGHT; config/settings.py says why).
+chunk's kind and length. The trees (300 of depth 3, about 100 KB) are in
+ranker.json, trained by bench/quality_train.py on docstring -> code pairs
+from packages outside every benchmark corpus; the file's sha256 is checked
+before use. On by default (SEARCH_RERANK), its order alone (config/settings.py
+says why; SEARCH_RERANK_FUSE_WEIGHT fuses it by rank with the statement's).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import json
 import math
 import re
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from indexing.terms import identifier_split
 from search.exceptions import RankerArtifactInvalid
@@ -29,7 +30,7 @@ from search.exceptions import RankerArtifactInvalid
 RANKER_PATH = Path(__file__).with_name("ranker.json")
 # sha256 of ranker.json as bench/quality_train.py wrote it; a different file
 # is refused (RankerArtifactInvalid) rather than ranking by unknown weights.
-RANKER_SHA256 = "208722ec5310141eac7d7ca2363577632f2fe31ef6fd9289423a59ddfca728a6"
+RANKER_SHA256 = "4c6a9df5afe430f54accadd79b4033b77c6a8a10c3fe033d532c526c521ae2b6"
 
 # Column positions of the signals search_statement appends to each row.
 ROW_SYMBOL = 7
@@ -161,15 +162,51 @@ def candidate_features(
     return vectors
 
 
-@dataclass(frozen=True)
 class Ranker:
-    """A linear score over FEATURES (weights already divided by the scale)."""
+    """Boosted regression trees over FEATURES, each complete to `depth`.
 
-    weights: tuple[float, ...]
-    bias: float
+    Tree t's internal nodes are in heap order (node n's children are 2n + 1
+    and 2n + 2): a vector goes right where its `splits[t][n]` feature is
+    above `thresholds[t][n]`. After `depth` steps it reaches one of 2**depth
+    leaves; the score is `bias` plus the sum of every tree's leaf.
+    """
 
-    def score(self, vector: list[float]) -> float:
-        return self.bias + sum(w * x for w, x in zip(self.weights, vector, strict=True))
+    def __init__(
+        self,
+        *,
+        depth: int,
+        splits: np.ndarray,
+        thresholds: np.ndarray,
+        leaves: np.ndarray,
+        bias: float,
+    ) -> None:
+        self.depth = depth
+        self.splits = splits  # (trees, 2**depth - 1) feature indices
+        self.thresholds = thresholds  # (trees, 2**depth - 1)
+        self.leaves = leaves  # (trees, 2**depth)
+        self.bias = bias
+        # Flat arrays and each tree's offset in them: np.take on one flat
+        # array walks all trees at about half the cost of 2-D fancy indexing.
+        trees, internal = splits.shape
+        self._splits = splits.ravel()
+        self._thresholds = thresholds.ravel()
+        self._leaves = leaves.ravel()
+        self._node_offset = (np.arange(trees) * internal)[:, None]
+        self._leaf_offset = (np.arange(trees) * (internal + 1) - internal)[:, None]
+
+    def scores(self, vectors: list[list[float]]) -> np.ndarray:
+        """Return each vector's score, every tree walked at once."""
+        count = len(vectors)
+        # Feature-major, so feature f of vector v sits at f * count + v.
+        values = np.asarray(vectors, dtype=np.float64).T.ravel()
+        columns = np.arange(count)[None, :]
+        node = np.zeros((len(self._node_offset), count), dtype=np.intp)
+        for _ in range(self.depth):
+            flat = self._node_offset + node
+            feature = self._splits.take(flat)
+            right = values.take(feature * count + columns) > self._thresholds.take(flat)
+            node = 2 * node + 1 + right
+        return self.bias + self._leaves.take(self._leaf_offset + node).sum(axis=0)
 
 
 def ranker_parse(*, data: bytes, expected_sha256: str | None) -> Ranker:
@@ -185,18 +222,43 @@ def ranker_parse(*, data: bytes, expected_sha256: str | None) -> Ranker:
     try:
         payload = json.loads(data)
         names = tuple(payload["features"])
-        weights = tuple(float(w) for w in payload["weights"])
+        trees = payload["trees"]
+        depth = int(trees["depth"])
+        splits = np.array(trees["splits"], dtype=np.intp)
+        thresholds = np.array(trees["thresholds"], dtype=np.float64)
+        leaves = np.array(trees["leaves"], dtype=np.float64)
         bias = float(payload["bias"])
     except (ValueError, KeyError, TypeError) as error:
         raise RankerArtifactInvalid(
-            f"{RANKER_PATH.name} is not a ranker (features, weights, bias): {error}"
+            f"{RANKER_PATH.name} is not a ranker (features, trees, bias): {error}"
         ) from error
-    if names != FEATURES or len(weights) != len(FEATURES):
+    if names != FEATURES:
         raise RankerArtifactInvalid(
-            f"{RANKER_PATH.name} weighs features {list(names)}, this version "
+            f"{RANKER_PATH.name} splits on features {list(names)}, this version "
             f"computes {list(FEATURES)}: retrain it with bench/quality_train.py."
         )
-    return Ranker(weights=weights, bias=bias)
+    count = len(splits)
+    shapes_fit = (
+        1 <= depth <= 8
+        and count > 0
+        and splits.shape == (count, 2**depth - 1)
+        and thresholds.shape == splits.shape
+        and leaves.shape == (count, 2**depth)
+    )
+    if not shapes_fit or splits.min() < 0 or splits.max() >= len(FEATURES):
+        raise RankerArtifactInvalid(
+            f"{RANKER_PATH.name} is not a ranker: its trees are not {count} complete "
+            f"trees of depth {depth} over {len(FEATURES)} features; retrain it "
+            "with bench/quality_train.py."
+        )
+    if not (np.isfinite(thresholds).all() and np.isfinite(leaves).all()):
+        raise RankerArtifactInvalid(
+            f"{RANKER_PATH.name} is not a ranker: a threshold or leaf is not a "
+            "finite number; retrain it with bench/quality_train.py."
+        )
+    return Ranker(
+        depth=depth, splits=splits, thresholds=thresholds, leaves=leaves, bias=bias
+    )
 
 
 _ranker: Ranker | None = None
@@ -229,9 +291,9 @@ def rows_rerank(
     keep their order behind them. Ties keep the fused order. With
     `fuse_weight`, the ranker's order is itself fused by rank with the
     statement's: 1 / (k + learned rank) + fuse_weight / (k + fused rank), so
-    the layer moves a candidate as far as both orders agree (bench/quality.py:
-    docstring MRR@10 0.526 -> 0.562, hand-written 0.188 -> 0.213, names
-    0.975 -> 0.979, where the learned order alone had 0.591 / 0.180 / 0.983).
+    the layer moves a candidate only as far as both orders agree (search
+    passes it where SEARCH_RERANK_FUSE_WEIGHT > 0; config/settings.py has
+    the figures of both).
 
     The score column keeps the statement's scores, highest first, handed
     down the new order: the k-th row gets the k-th best fused score. A
@@ -246,7 +308,8 @@ def rows_rerank(
         return rows
     vectors = candidate_features(query=query, rows=head, rrf_k=rrf_k)
     scored = [
-        (ranker.score(vector), position) for position, vector in enumerate(vectors)
+        (float(score), position)
+        for position, score in enumerate(ranker.scores(vectors))
     ]
     scored.sort(key=lambda item: (-item[0], item[1]))
     order = [position for _, position in scored]

@@ -22,11 +22,12 @@ from search.ranking import (
 from search.selectors import chunk_search
 
 
-def test_the_shipped_weights_match_their_checksum_and_this_version():
+def test_the_shipped_trees_match_their_checksum_and_this_version():
     data = RANKER_PATH.read_bytes()
     assert hashlib.sha256(data).hexdigest() == RANKER_SHA256
     ranker = ranker_get()
-    assert len(ranker.weights) == len(FEATURES)
+    assert ranker.splits.max() < len(FEATURES)
+    assert ranker.leaves.shape == (len(ranker.splits), 2**ranker.depth)
     payload = json.loads(data)
     assert payload["trained"]["script"] == "bench/quality_train.py"
     for name in ("werkzeug", "requests", "click", "jinja2", "lodash", "cobra"):
@@ -42,14 +43,63 @@ def test_altered_weights_are_refused_with_what_to_do():
     assert "bench/quality_train.py" in message and "SEARCH_RERANK" in message
 
 
-def test_weights_of_other_features_are_refused():
+def test_trees_of_other_features_or_shapes_are_refused():
     payload = json.loads(RANKER_PATH.read_bytes())
-    payload["features"] = payload["features"][:-1]
-    payload["weights"] = payload["weights"][:-1]
+    fewer = dict(payload, features=payload["features"][:-1])
     with pytest.raises(RankerArtifactInvalid, match="retrain"):
-        ranker_parse(data=json.dumps(payload).encode(), expected_sha256=None)
+        ranker_parse(data=json.dumps(fewer).encode(), expected_sha256=None)
     with pytest.raises(RankerArtifactInvalid, match="not a ranker"):
         ranker_parse(data=b"[1, 2]", expected_sha256=None)
+    trees = payload["trees"]
+    for broken in (
+        dict(trees, depth=trees["depth"] + 1),
+        dict(trees, leaves=[row[:-1] for row in trees["leaves"]]),
+        dict(trees, splits=[[len(FEATURES)] + row[1:] for row in trees["splits"]]),
+    ):
+        data = json.dumps(dict(payload, trees=broken)).encode()
+        with pytest.raises(RankerArtifactInvalid, match="complete trees"):
+            ranker_parse(data=data, expected_sha256=None)
+
+
+def _tiny_trees(*, thresholds: list[list[float]], leaves: list[list[float]]):
+    """Two trees of depth 2 over FEATURES: one on cosine, one on name_match."""
+    cosine, name = FEATURES.index("cosine"), FEATURES.index("name_match")
+    payload = {
+        "features": list(FEATURES),
+        "bias": 0.5,
+        "trees": {
+            "depth": 2,
+            "splits": [[cosine, cosine, cosine], [name, cosine, name]],
+            "thresholds": thresholds,
+            "leaves": leaves,
+        },
+    }
+    return ranker_parse(data=json.dumps(payload).encode(), expected_sha256=None)
+
+
+def test_each_vector_walks_every_tree_to_its_own_leaf():
+    ranker = _tiny_trees(
+        thresholds=[[0.5, 0.2, 0.8], [0.0, 0.3, 0.5]],
+        leaves=[[1, 2, 3, 4], [10, 20, 30, 40]],
+    )
+    cosine, name = FEATURES.index("cosine"), FEATURES.index("name_match")
+
+    def vector(*, cos: float, match: float) -> list[float]:
+        values = [0.0] * len(FEATURES)
+        values[cosine], values[name] = cos, match
+        return values
+
+    scores = ranker.scores(
+        [
+            vector(cos=0.1, match=0.0),  # leaves 1 and 10
+            vector(cos=0.6, match=0.0),  # 3 and 20
+            vector(cos=0.9, match=1.0),  # 4 and 40
+            # A value at its threshold goes left: cosine left then right (2),
+            # name_match right then left (30).
+            vector(cos=0.5, match=0.5),
+        ]
+    )
+    assert scores.tolist() == [11.5, 23.5, 44.5, 32.5]
 
 
 def _row(
