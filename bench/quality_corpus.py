@@ -268,6 +268,150 @@ TRAINING_SOURCES: tuple[WheelSource | DebianSource, ...] = (
     *(DebianSource(name, version) for name, version in TRAINING_GO_PACKAGES),
 )
 EXCLUDED_FROM_TRAINING = ("werkzeug", "requests", "click", "jinja2", "lodash", "cobra")
+_FINETUNE_AVOIDED_NPM = frozenset(
+    (*NPM_PACKAGES, *TRAINING_NPM_PACKAGES, *EXCLUDED_FROM_TRAINING)
+)
+
+
+@dataclass(frozen=True)
+class DebianNodeSource(DebianSource):
+    """JavaScript of one pinned Debian `node-*` package (/usr/share/nodejs/).
+
+    Packages that Debian bundles beside the named one come along unless an
+    evaluation or ranking corpus holds a package of that name; tests, builds
+    and minified files stay out.
+    """
+
+    language: str = "javascript"
+
+    def place(self, member: str) -> str | None:
+        prefix = "usr/share/nodejs/"
+        if not member.startswith(prefix) or not member.endswith((".js", ".cjs")):
+            return None
+        if member.endswith(".min.js"):
+            return None
+        parts = member[len(prefix) :].split("/")
+        take = 2 if parts[0].startswith("@") else 1
+        package, inside = "/".join(parts[:take]), parts[take:]
+        if not inside or package in _FINETUNE_AVOIDED_NPM:
+            return None
+        skipped = {"node_modules", "test", "tests", "dist", "build", "benchmark"}
+        if skipped & set(inside[:-1]):
+            return None
+        renamed = [
+            f"{part}_" if part in VENDORED_DIRECTORY_NAMES else part for part in inside
+        ]
+        return "/".join(["javascript", package, *renamed])
+
+
+# Training data of the model fine-tuning experiment (bench/quality_finetune.py):
+# disjoint from the evaluation corpus, from the ranking layer's training
+# packages and from the excluded list (`finetune_sources_check`), so that the
+# ranking layer can be refitted on questions the tuned model never saw.
+FINETUNE_PYTHON_WHEELS = (
+    ("networkx", "3.6.1", "networkx"),
+    ("docutils", "0.23.1", "docutils"),
+    ("tornado", "6.6.1", "tornado"),
+    ("rich", "15.0.0", "rich"),
+    ("attrs", "26.1.0", "attr"),
+    ("packaging", "26.4", "packaging"),
+    ("pyparsing", "3.3.3", "pyparsing"),
+    ("toolz", "1.2.0", "toolz"),
+    ("babel", "2.19.0", "babel"),
+    ("humanize", "4.17.0", "humanize"),
+    ("sqlparse", "0.6.1", "sqlparse"),
+    ("marshmallow", "4.4.0", "marshmallow"),
+    ("httpx", "0.29.0", "httpx"),
+    ("urllib3", "2.8.0", "urllib3"),
+    ("cachetools", "8.0.2", "cachetools"),
+    ("sortedcontainers", "2.4.0", "sortedcontainers"),
+    ("tabulate", "0.10.0", "tabulate"),
+    ("mistune", "3.4.0", "mistune"),
+    ("jsonschema", "4.26.0", "jsonschema"),
+    ("arrow", "1.4.0", "arrow"),
+    ("pygments", "2.21.0", "pygments"),
+)
+FINETUNE_NODE_PACKAGES = (
+    ("node-commander", "9.4.1-1"),
+    ("node-yargs", "16.2.0+~16.0.4-7"),
+    ("node-express", "4.18.2+~4.17.14-1"),
+    ("node-moment", "2.29.4+ds-1"),
+    ("node-underscore", "1.13.4~dfsg+~1.11.4-3"),
+    ("node-bluebird", "3.7.2+dfsg1+~3.5.36-1"),
+    ("node-acorn", "8.8.1+ds+~cs25.17.7-2"),
+    ("node-ws", "8.11.0+~cs13.7.3-1"),
+    ("node-qs", "6.11.0+ds+~6.9.7-3"),
+    ("node-js-yaml", "4.1.0+dfsg+~4.0.5-7"),
+    ("node-marked", "4.2.3+ds+~4.0.7-2"),
+    ("node-sinon", "14.0.2+ds+~cs74.13.25-2"),
+    ("node-less", "3.13.0+dfsg-11"),
+    ("node-d3", "5.16.0-10"),
+    ("node-uglify-js", "3.17.4-2"),
+    ("node-esprima", "4.0.1+ds+~4.0.3-2"),
+    ("node-async", "0.8.0-6"),
+    ("node-rx", "4.1.0+dfsg1-3"),
+    ("node-xmldom", "0.8.6-1"),
+    ("node-htmlparser2", "8.0.1-4"),
+    ("node-cheerio", "1.0.0~rc~12+~cs2.1.0-3"),
+    ("node-axios", "1.2.1+dfsg-1+deb12u1"),
+    ("node-superagent", "8.0.5-1"),
+    ("node-mongodb", "3.6.4+~cs11.13.19-2"),
+    ("node-pg", "8.8.0+~cs35.9.20-1"),
+    ("node-mysql", "2.18.1+~2.3.2-2"),
+    ("node-ejs", "3.1.8+~3.1.1-2"),
+    ("node-jszip", "3.10.1+dfsg-1"),
+    ("node-pako", "2.1.0+ds-1"),
+    ("node-source-map", "0.7.0++dfsg2+really.0.6.1-15"),
+    ("node-tough-cookie", "4.0.0-2+deb12u1"),
+    ("node-readable-stream", "3.6.0+~cs3.0.0-4"),
+    ("node-jsdom", "20.0.3+~cs124.18.21-1"),
+    ("node-ajv", "6.12.6-3"),
+)
+FINETUNE_GO_PACKAGES = (
+    ("golang-github-spf13-pflag-dev", "1.0.6~git20210604-d5e0c0615ace-1"),
+    ("golang-github-stretchr-testify-dev", "1.8.1-1"),
+    ("golang-github-prometheus-client-golang-dev", "1.14.0-3"),
+    ("golang-golang-x-net-dev", "1:0.7.0+dfsg-1"),
+    ("golang-golang-x-text-dev", "0.7.0-1"),
+    ("golang-github-urfave-cli-dev", "1.22.9-2"),
+    ("golang-github-miekg-dns-dev", "1.1.50-2"),
+    ("golang-github-klauspost-compress-dev", "1.15.12+ds1-3"),
+    ("golang-github-pelletier-go-toml-dev", "1.9.4-1"),
+    ("golang-github-spf13-viper-dev", "1.10.1-1"),
+    ("golang-github-spf13-afero-dev", "1.9.3-1"),
+    ("golang-github-go-chi-chi-dev", "5.0.7-1"),
+    ("golang-github-jmoiron-sqlx-dev", "1.3.5-1"),
+    ("golang-github-lib-pq-dev", "1.10.7-2"),
+    ("golang-google-protobuf-dev", "1.28.1-3"),
+    ("golang-github-hashicorp-raft-dev", "1.1.2-1"),
+    ("golang-github-hashicorp-memberlist-dev", "0.2.2-2"),
+    ("golang-github-nats-io-go-nats-dev", "1.22.1-1"),
+    ("golang-github-go-git-go-git-dev", "5.4.2-3"),
+    ("golang-github-valyala-fasthttp-dev", "1:1.31.0-4"),
+    ("golang-github-labstack-echo-dev", "4.2.1-3"),
+)
+FINETUNE_SOURCES: tuple[WheelSource | DebianSource, ...] = (
+    *(
+        WheelSource(name, version, "python", _python_place(package))
+        for name, version, package in FINETUNE_PYTHON_WHEELS
+    ),
+    *(DebianNodeSource(name, version) for name, version in FINETUNE_NODE_PACKAGES),
+    *(DebianSource(name, version) for name, version in FINETUNE_GO_PACKAGES),
+)
+
+
+def finetune_sources_check() -> None:
+    """Raise if fine-tuning packages overlap evaluation, ranking or the excluded."""
+    taken = {s.distribution for s in SOURCES + TRAINING_SOURCES}
+    overlap = taken & {s.distribution for s in FINETUNE_SOURCES}
+    overlap |= {
+        name
+        for name in EXCLUDED_FROM_TRAINING
+        for s in FINETUNE_SOURCES
+        if name in s.distribution
+    }
+    if overlap:
+        raise ValueError(f"fine-tuning packages overlap others: {sorted(overlap)}")
 
 
 def training_sources_check() -> None:
@@ -328,7 +472,9 @@ def wheel_fetch(*, source: WheelSource, cache: Path) -> Path:
 def deb_members(*, source: DebianSource, cache: Path) -> dict[str, bytes]:
     """Return the files of a pinned Debian package, downloading it if missing."""
     cache.mkdir(parents=True, exist_ok=True)
-    pattern = f"{source.distribution}_{source.version.split(':')[-1]}_*.deb"
+    # apt-get names a file of version "1:0.7.0" ..._1%3a0.7.0_all.deb.
+    epoch, _, plain = source.version.rpartition(":")
+    pattern = f"{source.distribution}_{epoch + '%3a' if epoch else ''}{plain}_*.deb"
     found = sorted(cache.glob(pattern))
     if not found:
         completed = subprocess.run(
