@@ -1,7 +1,8 @@
 """Fine-tune the embedding model on docstring -> code pairs; measure what search would gain.
 
 Run: CODEBASE_MCP_HOME=/tmp/cbft .venv/bin/python bench/quality_finetune.py \
-         [--epochs 1] [--batch 32] [--seed 7] [--keep]
+         [--questions docstring|leak-free|both] [--epochs 1] [--batch 32]
+         [--seed 7] [--skip-base] [--prefix ft] [--save FILE]
 Needs torch and safetensors (pyproject.toml, [finetune]:
 `.venv/bin/pip install torch==2.13.0 safetensors`, the CPU wheel on this disk).
 
@@ -52,12 +53,14 @@ class TorchEmbedder:
         return self.embed_documents([text])[0]
 
 
-def pairs_build(*, project, corpus, leak_free: bool) -> list[tuple[str, str]]:
+def pairs_build(*, project, corpus, questions: str) -> list[tuple[str, str]]:
     """Return (question, chunk text as embedded) for each target with one chunk.
 
-    With `leak_free`, a question loses the words that name code of its answer
-    where bench/quality.py's leak_free_cases would drop them (as hand-written
-    questions share no identifier with their answer).
+    questions: "docstring" (the first sentence), "leak-free" (that sentence
+    without the words that name code of its answer, where bench/quality.py's
+    leak_free_cases drops them, as hand-written questions share no identifier
+    with their answer) or "both" (each docstring pair, plus its leak-free
+    twin where there is one).
     """
     from quality import Case, is_hit, leak_free_cases
 
@@ -75,12 +78,15 @@ def pairs_build(*, project, corpus, leak_free: bool) -> list[tuple[str, str]]:
         Case("docstring", t.language, t.query, t.path, t.name, t.start_line, t.end_line)
         for t in corpus.targets
     ]
-    if leak_free:
+    if questions != "docstring":
         rewritten = {
             (case.path, case.name): case
             for case in leak_free_cases(corpus=corpus, docstring=cases)
         }
-        cases = [rewritten.get((case.path, case.name), case) for case in cases]
+        twins = [rewritten.get((case.path, case.name), case) for case in cases]
+        if questions == "both":
+            twins = cases + [twin for twin in twins if twin.set_name == "leak-free"]
+        cases = twins
     pairs = []
     for case in cases:
         hits = [
@@ -156,12 +162,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--prefix", default="ft")
     parser.add_argument(
-        "--leak-free",
-        action="store_true",
-        help="train on questions without the words that name their answer's code",
+        "--questions",
+        choices=("docstring", "leak-free", "both"),
+        default="docstring",
+        help="train on docstring sentences, on them without the words that name "
+        "their answer's code, or on both",
     )
     parser.add_argument(
         "--skip-base", action="store_true", help="measure the tuned model only"
+    )
+    parser.add_argument(
+        "--save",
+        type=Path,
+        help="write the tuned weights here (safetensors, fp32, ~90 MB)",
     )
     args = parser.parse_args()
 
@@ -233,11 +246,11 @@ def main() -> None:
     )
     tune_project = project_indexed(f"{args.prefix}-pairs", tune_corpus.root)
     pairs = pairs_build(
-        project=tune_project, corpus=tune_corpus, leak_free=args.leak_free
+        project=tune_project, corpus=tune_corpus, questions=args.questions
     )
     print(
         f"fine-tuning pairs: {len(pairs)} of {len(tune_corpus.targets)} questions"
-        f"{' (leak-free where they can be)' if args.leak_free else ''} "
+        f" ({args.questions}) "
         f"({', '.join(tune_corpus.sources)})"
     )
 
@@ -347,6 +360,15 @@ def main() -> None:
         f"epoch(s)) in {figures['seconds']:.0f} s; in-batch loss "
         f"{figures['first_loss']:.3f} -> {figures['last_loss']:.3f}"
     )
+    if args.save:
+        from safetensors.torch import save_file
+
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {name: t.contiguous() for name, t in model.state_dict().items()},
+            str(args.save),
+        )
+        print(f"tuned weights written to {args.save}")
     measure("tuned", model)
 
 
