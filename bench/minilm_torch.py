@@ -13,7 +13,6 @@ imports this module.
 
 from __future__ import annotations
 
-import math
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -173,7 +172,3 @@ def texts_embed(
             ids, mask = tokens.batch([texts[i] for i in chosen])
             vectors[chosen] = model(ids, mask).numpy()
     return vectors
-
-
-def steps_of(count: int, batch_size: int) -> int:
-    return math.ceil(count / batch_size)

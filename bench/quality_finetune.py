@@ -271,13 +271,12 @@ def main() -> None:
     from quality_rank import (
         DEPTH,
         candidates_fetch,
-        labelled_features,
         mrr,
         oracle_ranks,
         order_learned,
         order_rrf,
+        ranker_fit,
         ranks_of,
-        trees_fit,
     )
 
     from indexing.services import repository_index
@@ -386,21 +385,14 @@ def main() -> None:
             for name, cases in eval_sets.items()
         }
         print(f"  candidates fetched in {time.monotonic() - started:.0f} s")
-        groups = {}
-        for leak_free_kind in (False, True):
-            chosen = [
-                i
-                for i, case in enumerate(train_cases)
-                if (case.set_name == "leak-free") == leak_free_kind
-            ]
-            groups[leak_free_kind] = labelled_features(
-                cases=[train_cases[i] for i in chosen],
-                candidates=[train_found[i] for i in chosen],
-                is_hit=is_hit,
-                rrf_k=rrf_k,
-            )
-        ranker = trees_fit(
-            groups=groups[False] + 2 * groups[True], trees=300, depth=3, seed=args.seed
+        ranker, _ = ranker_fit(
+            cases=train_cases,
+            candidates=train_found,
+            is_hit=is_hit,
+            rrf_k=rrf_k,
+            trees=300,
+            depth=3,
+            seed=args.seed,
         )
         orders = {
             "semantic": semantic_order,

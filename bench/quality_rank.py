@@ -246,6 +246,41 @@ def trees_fit(
     return trees_complete(dump=booster.dump_model(), depth=depth)
 
 
+def ranker_fit(
+    *,
+    cases,
+    candidates: Sequence[Candidates],
+    is_hit,
+    rrf_k: float,
+    trees: int,
+    depth: int,
+    seed: int = 7,
+):
+    """Fit the ranking layer's trees on questions and their candidates.
+
+    Return (ranker, how many questions had a hit among their candidates).
+    Leak-free questions count twice: they stand for questions asked without
+    the answer's words, which docstrings and names are not.
+    """
+    groups = {}
+    for leak_free in (False, True):
+        chosen = [
+            i
+            for i, case in enumerate(cases)
+            if (case.set_name == "leak-free") == leak_free
+        ]
+        groups[leak_free] = labelled_features(
+            cases=[cases[i] for i in chosen],
+            candidates=[candidates[i] for i in chosen],
+            is_hit=is_hit,
+            rrf_k=rrf_k,
+        )
+    ranker = trees_fit(
+        groups=groups[False] + 2 * groups[True], trees=trees, depth=depth, seed=seed
+    )
+    return ranker, len(groups[False]) + len(groups[True])
+
+
 def trees_complete(*, dump: dict, depth: int):
     """Return LightGBM's dumped trees as search's Ranker: complete, in heap order.
 

@@ -66,13 +66,12 @@ def main() -> None:
     from quality_rank import (
         DEPTH,
         candidates_fetch,
-        labelled_features,
         mrr,
         order_convex,
         order_learned,
         order_rrf,
+        ranker_fit,
         ranks_of,
-        trees_fit,
     )
 
     from indexing.embedders import embedder_get
@@ -153,28 +152,15 @@ def main() -> None:
         return values
 
     def fit(fit_on_cases, fit_on_candidates, shape):
-        groups = {}
-        for leak_free_kind in (False, True):
-            chosen = [
-                i
-                for i, c in enumerate(fit_on_cases)
-                if (c.set_name == "leak-free") == leak_free_kind
-            ]
-            groups[leak_free_kind] = labelled_features(
-                cases=[fit_on_cases[i] for i in chosen],
-                candidates=[fit_on_candidates[i] for i in chosen],
-                is_hit=is_hit,
-                rrf_k=rrf_k,
-            )
-        # Leak-free questions count twice: they stand for questions asked
-        # without the answer's words, which docstrings and names are not.
-        ranker = trees_fit(
-            groups=groups[False] + 2 * groups[True],
+        return ranker_fit(
+            cases=fit_on_cases,
+            candidates=fit_on_candidates,
+            is_hit=is_hit,
+            rrf_k=rrf_k,
             trees=shape[0],
             depth=shape[1],
             seed=args.seed,
         )
-        return ranker, len(groups[False]) + len(groups[True])
 
     baseline = held_mrr(order_rrf)
     print(
