@@ -249,6 +249,10 @@ def main() -> None:
         help="write the tuned weights here (safetensors, fp32, ~90 MB)",
     )
     args = parser.parse_args()
+    if args.load and args.save:
+        parser.error("--load measures saved weights, --save writes new ones: pick one")
+    if args.load and not args.load.is_file():
+        parser.error(f"--load {args.load}: no such file; write one with --save")
 
     django_setup()
     import torch
