@@ -66,6 +66,16 @@ SET_TITLES = {
     "identifier": "Identifier set (a function's exact, unique compound name)",
 }
 ACCEPTANCE_SETS = ("docstring", "hand")
+# Pseudo-relevance feedback (Rocchio on the vector side): the source of the
+# feedback rows, how many, and how far the query moves toward their mean.
+PRF_CONFIGS = (
+    ("semantic", 3, 0.3),
+    ("semantic", 5, 0.5),
+    ("ranked", 1, 0.3),
+    ("ranked", 3, 0.3),
+    ("ranked", 3, 0.5),
+    ("ranked", 5, 0.3),
+)
 
 
 @dataclass(frozen=True)
@@ -515,12 +525,16 @@ def variants_add(
     from django.conf import settings
     from quality_rank import (
         DEPTH,
+        FixedQueryVector,
         candidates_fetch,
+        feedback_rows,
         oracle_ranks,
         order_convex,
         order_learned,
         order_rrf,
+        query_moved,
         spans_of,
+        vectors_load,
     )
 
     from search.ranking import RANKER_PATH, ranker_get
@@ -550,6 +564,27 @@ def variants_add(
     }
     fetch_ms: list[float] = []
     order_ms: dict[str, list[float]] = {label: [] for label in variants}
+    vectors = vectors_load(project=searchers.project)
+    trees = variants["v: learned order alone (main)"]
+
+    def prf_order(*, first, source: str, k: int, beta: float) -> list[tuple]:
+        # One more probe with the query moved toward its feedback rows'
+        # vectors (the keyword side unchanged), ordered by the trees again.
+        rows = feedback_rows(candidates=first, order=trees, source=source, k=k)
+        moved = query_moved(
+            query=searchers.embedder.embed_query(first.query),
+            feedback=[vectors[row[0]] for row in rows if row[0] in vectors],
+            beta=beta,
+        )
+        second = candidates_fetch(
+            project=searchers.project,
+            query=first.query,
+            embedder=FixedQueryVector(
+                vector=moved, dimension=searchers.embedder.dimension
+            ),
+        )
+        return trees(second)
+
     for name, cases in sets.items():
         found = [
             candidates_fetch(
@@ -570,6 +605,23 @@ def variants_add(
             ranks=oracle_ranks(cases=cases, candidates=found, is_hit=is_hit),
             swallowed=[False] * len(cases),
         )
+        for source, k, beta in PRF_CONFIGS:
+            label = f"v: Rocchio {source} top {k}, b {beta:g} + trees"
+            ranks = []
+            for case, first in zip(cases, found, strict=True):
+                started = time.perf_counter()
+                ranks.append(
+                    hit_rank(
+                        case=case,
+                        spans=spans_of(
+                            prf_order(first=first, source=source, k=k, beta=beta)
+                        ),
+                    )
+                )
+                order_ms.setdefault(label, []).append(
+                    (time.perf_counter() - started) * 1000
+                )
+            results[name][label] = Outcome(ranks=ranks, swallowed=[False] * len(ranks))
     print(
         f"\nvariants over the hybrid statement's top {DEPTH} candidates: statement "
         f"p50 {percentile(fetch_ms, 0.5):.1f} ms, p95 {percentile(fetch_ms, 0.95):.1f}"

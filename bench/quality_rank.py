@@ -329,3 +329,63 @@ def trees_complete(*, dump: dict, depth: int):
 def mrr(ranks: Sequence[int | None]) -> float:
     """Return MRR@LIMIT of first-hit ranks."""
     return sum(1 / r for r in ranks if r) / len(ranks) if ranks else math.nan
+
+
+def vectors_load(*, project) -> dict[int, np.ndarray]:
+    """Return every embedded chunk's stored vector by chunk id (unit length)."""
+    from registry.databases import project_connection
+    from registry.services import project_alias
+
+    alias = project_alias(project=project)
+    with project_connection(database_name=alias).cursor() as cursor:
+        cursor.execute(
+            "SELECT id, embedding::text FROM code_chunks WHERE embedding IS NOT NULL"
+        )
+        rows = cursor.fetchall()
+    vectors = {}
+    for chunk_id, text in rows:
+        vector = np.array(text.strip("[]").split(","), dtype=np.float32)
+        vectors[chunk_id] = vector / np.linalg.norm(vector)
+    return vectors
+
+
+def query_moved(
+    *, query: np.ndarray, feedback: Sequence[np.ndarray], beta: float
+) -> np.ndarray:
+    """Return Rocchio's query: moved toward the mean of its feedback vectors.
+
+    (1 - beta) x query + beta x mean(feedback), back to unit length; with no
+    feedback the query is returned as it is.
+    """
+    if not feedback:
+        return query
+    moved = (1 - beta) * query + beta * np.mean(np.stack(feedback), axis=0)
+    return (moved / np.linalg.norm(moved)).astype(np.float32)
+
+
+class FixedQueryVector:
+    """An embedder stand-in whose query vector is given, for a second probe."""
+
+    def __init__(self, *, vector: np.ndarray, dimension: int) -> None:
+        self.vector = vector
+        self.dimension = dimension
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.vector
+
+
+def feedback_rows(*, candidates: Candidates, order: Order, source: str, k: int):
+    """Return the first `k` rows of the feedback source.
+
+    `semantic`: the statement's vector list (its semantic ranks); `ranked`:
+    the rows as `order` (the ranking layer) puts them, i.e. the answer shown.
+    """
+    from search.ranking import ROW_SEMANTIC_RANK
+
+    if source == "semantic":
+        ranked = sorted(
+            (r for r in candidates.rows if r[ROW_SEMANTIC_RANK] is not None),
+            key=lambda r: r[ROW_SEMANTIC_RANK],
+        )
+        return ranked[:k]
+    return order(candidates)[:k]
