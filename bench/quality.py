@@ -1,7 +1,8 @@
 """Measure search quality on real code: CodeSearchNet-style and hand-written.
 
 Run: cd /work/main && CODEBASE_MCP_HOME=/tmp/cbbench .venv/bin/python \
-         bench/quality.py [--grid] [--project NAME] [--keep]
+         bench/quality.py [--grid] [--prf] [--adapter FILE] [--project NAME]
+         [--keep]
 
 Code comes from pinned PyPI wheels and Debian `golang-*-dev` packages (see
 bench/quality_corpus.py), fetched with pip / apt-get into the work directory
@@ -34,7 +35,9 @@ Rows named `v: ...` are fusion and ranking variants (bench/quality_rank.py)
 measured on the same candidates: today's weighted RRF, convex combinations
 of normalised scores, the learned ranking layer (search/ranking.py, trained
 by bench/quality_train.py on other packages), and the oracle order of the
-candidates, the ceiling of any re-ranking.
+candidates, the ceiling of any re-ranking. With --prf, pseudo-relevance
+feedback too: a second probe per query with its vector moved toward the
+vectors of its first hits (Rocchio), ordered by the trees again.
 """
 
 from __future__ import annotations
@@ -512,7 +515,11 @@ def grid_search(
 
 
 def variants_add(
-    *, results: dict[str, dict[str, Outcome]], sets: dict[str, list[Case]], searchers
+    *,
+    results: dict[str, dict[str, Outcome]],
+    sets: dict[str, list[Case]],
+    searchers,
+    prf: bool,
 ) -> None:
     """Add every fusion / ranking variant (bench/quality_rank.py) to the results.
 
@@ -605,7 +612,7 @@ def variants_add(
             ranks=oracle_ranks(cases=cases, candidates=found, is_hit=is_hit),
             swallowed=[False] * len(cases),
         )
-        for source, k, beta in PRF_CONFIGS:
+        for source, k, beta in PRF_CONFIGS if prf else ():
             label = f"v: Rocchio {source} top {k}, b {beta:g} + trees"
             ranks = []
             for case, first in zip(cases, found, strict=True):
@@ -642,6 +649,7 @@ def evaluate(
     defaults: tuple[float, float, float],
     grid_sample: int | None,
     seed: int,
+    prf: bool,
 ) -> None:
     """Run every method on every set, optionally the fusion grid, and print."""
     fusion_set(
@@ -694,7 +702,7 @@ def evaluate(
                     cases=cases, search=searchers.mode("hybrid")
                 )
 
-    variants_add(results=results, sets=sets, searchers=searchers)
+    variants_add(results=results, sets=sets, searchers=searchers, prf=prf)
     for name, cases in sets.items():
         table_print(title=SET_TITLES[name], cases=cases, results=results[name])
     label = fusion_label(chosen) + (" (chosen)" if chosen != defaults else "")
@@ -828,6 +836,18 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the samples")
     parser.add_argument(
+        "--adapter",
+        type=Path,
+        help="move every query vector by this matrix first (written by "
+        "bench/quality_adapter.py)",
+    )
+    parser.add_argument(
+        "--prf",
+        action="store_true",
+        help="also measure pseudo-relevance feedback (a second probe per query "
+        "and configuration: several minutes more)",
+    )
+    parser.add_argument(
         "--federated",
         action="store_true",
         help="also index each repository as a project of its own and compare a "
@@ -874,7 +894,13 @@ def main() -> None:
     project = existing or project_create(
         name=args.project or f"bench-quality-{uuid.uuid4().hex[:8]}"
     )
-    embedder = QueryVectorCache(embedder_get())
+    embedder = embedder_get()
+    if args.adapter:
+        from quality_adapter import AdaptedQueries, adapter_load
+
+        embedder = AdaptedQueries(inner=embedder, matrix=adapter_load(args.adapter))
+        print(f"query adapter: {args.adapter}")
+    embedder = QueryVectorCache(embedder)
     try:
         summary = repository_index(project=project, repo_path=str(corpus.root))
         chunks = CodeChunk.objects.using(project_alias(project=project)).count()
@@ -965,6 +991,7 @@ def main() -> None:
             ),
             grid_sample=args.grid_sample if args.grid else None,
             seed=args.seed,
+            prf=args.prf,
         )
     finally:
         if not args.project and not args.keep:
