@@ -1,8 +1,8 @@
 """Measure search quality on real code: CodeSearchNet-style and hand-written.
 
 Run: cd /work/main && CODEBASE_MCP_HOME=/tmp/cbbench .venv/bin/python \
-         bench/quality.py [--grid] [--prf] [--adapter FILE] [--project NAME]
-         [--keep]
+         bench/quality.py [--grid] [--prf] [--adapter FILE] [--ranker FILE]
+         [--project NAME] [--keep]
 
 Code comes from pinned PyPI wheels and Debian `golang-*-dev` packages (see
 bench/quality_corpus.py), fetched with pip / apt-get into the work directory
@@ -842,6 +842,12 @@ def main() -> None:
         "bench/quality_adapter.py)",
     )
     parser.add_argument(
+        "--ranker",
+        type=Path,
+        help="rank by these trees instead of the shipped search/ranker.json "
+        "(written by bench/quality_train.py --out)",
+    )
+    parser.add_argument(
         "--prf",
         action="store_true",
         help="also measure pseudo-relevance feedback (a second probe per query "
@@ -894,6 +900,15 @@ def main() -> None:
     project = existing or project_create(
         name=args.project or f"bench-quality-{uuid.uuid4().hex[:8]}"
     )
+    if args.ranker:
+        from search import ranking
+
+        # The process-wide ranker, loaded once, is this file's for the whole
+        # run: chunk_search and every variant rank by it (no sha256 check).
+        ranking._ranker = ranking.ranker_parse(
+            data=args.ranker.read_bytes(), expected_sha256=None
+        )
+        print(f"ranker: {args.ranker}")
     embedder = embedder_get()
     if args.adapter:
         from quality_adapter import AdaptedQueries, adapter_load

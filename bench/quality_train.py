@@ -46,6 +46,17 @@ def main() -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the model, write nothing"
     )
+    parser.add_argument(
+        "--adapter",
+        type=Path,
+        help="move every query vector by this matrix first (bench/quality_adapter.py)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="write the trees here instead of search/ranker.json (an experiment: "
+        "bench/quality.py --ranker FILE measures them)",
+    )
     args = parser.parse_args()
 
     django_setup()
@@ -112,7 +123,13 @@ def main() -> None:
             for language in languages
         )
     )
-    embedder = QueryVectorCache(embedder_get())
+    embedder = embedder_get()
+    if args.adapter:
+        from quality_adapter import AdaptedQueries, adapter_load
+
+        embedder = AdaptedQueries(inner=embedder, matrix=adapter_load(args.adapter))
+        print(f"  query adapter: {args.adapter}")
+    embedder = QueryVectorCache(embedder)
     started = time.monotonic()
     candidates = [
         candidates_fetch(project=project, query=case.query, embedder=embedder)
@@ -247,6 +264,10 @@ def main() -> None:
     digest = hashlib.sha256(data).hexdigest()
     print(f"ranker.json sha256 {digest}")
     if args.dry_run:
+        return
+    if args.out:
+        args.out.write_bytes(data)
+        print(f"wrote {args.out}")
         return
     RANKER_PATH.write_bytes(data)
     module = ROOT / "search" / "ranking.py"
