@@ -946,7 +946,8 @@ def main() -> None:
             "SEARCH_KEYWORD_SCAN_LIMIT="
             f"{getattr(settings, 'SEARCH_KEYWORD_SCAN_LIMIT', 'none')} "
             "SEARCH_DEFINITION_WEIGHT="
-            f"{getattr(settings, 'SEARCH_DEFINITION_WEIGHT', 'none')}; "
+            f"{getattr(settings, 'SEARCH_DEFINITION_WEIGHT', 'none')} "
+            f"SEARCH_HNSW_EF_SEARCH={getattr(settings, 'SEARCH_HNSW_EF_SEARCH', 40)}; "
             f"BM25 k1=1.2 b=0.75 over {WINDOW_LINES}-line windows"
         )
         sets = {

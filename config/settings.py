@@ -248,6 +248,17 @@ SEARCH_DEFINITION_WEIGHT = env.float("SEARCH_DEFINITION_WEIGHT", default=1.0)
 SEARCH_RERANK = env.bool("SEARCH_RERANK", default=True)
 SEARCH_RERANK_FUSE_WEIGHT = env.float("SEARCH_RERANK_FUSE_WEIGHT", default=0.0)
 SEARCH_RERANK_DEPTH = env.int("SEARCH_RERANK_DEPTH", default=40)
+# HNSW breadth of a vector search (pgvector's hnsw.ef_search), raised to the
+# number of candidates a statement asks for when that is more. Wider finds
+# more of the true nearest chunks at more cost per search; 1000 (pgvector's
+# limit) makes bench/quality.py's 7,549-chunk index searched as if exactly,
+# so that runs on two builds of one corpus compare without the graph's noise.
+SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=40)
+if not 1 <= SEARCH_HNSW_EF_SEARCH <= 1000:
+    raise ImproperlyConfigured(
+        f"SEARCH_HNSW_EF_SEARCH={SEARCH_HNSW_EF_SEARCH} is out of range; use 1 to "
+        "1000 (pgvector's hnsw.ef_search limits; 40 is the default)."
+    )
 # Keyword candidates ranked per query at most: chunks are looked up through
 # the rarest query words until their chunk counts reach this many (search/
 # selectors.py). Each candidate costs ~10 us of BM25 scoring; bench/quality.py

@@ -665,9 +665,14 @@ def search_statement(
         ],
         "fetch": fetch,
     }
-    # Enough HNSW candidates for the fused list; iterative scans (set with it)
-    # keep filters from starving the vector side of results.
-    ef_search = None if mode == "keyword" else max(40, candidates)
+    # Enough HNSW candidates for the fused list, at least the configured
+    # breadth; iterative scans (set with it) keep filters from starving the
+    # vector side of results.
+    ef_search = (
+        None
+        if mode == "keyword"
+        else max(int(settings.SEARCH_HNSW_EF_SEARCH), candidates)
+    )
     return SearchStatement(sql=sql, params=params, ef_search=ef_search)
 
 

@@ -1,5 +1,6 @@
 """Search over a real indexed corpus: modes, filters, stale flags, bad input."""
 
+import os
 import textwrap
 import time
 from pathlib import Path
@@ -452,3 +453,47 @@ def test_a_search_statement_runs_with_its_settings_and_leaves_none_behind(corpus
     with pytest.raises(OperationalError, match="statement timeout"):
         _run_query(alias=alias, statement=slow, timeout_ms=50)
     assert time.monotonic() - started < 1.5
+
+
+def _vector_statement(mode: str, candidates: int):
+    from search.selectors import _keyword_query, search_statement
+
+    return search_statement(
+        mode=mode,
+        dimension=384,
+        where="TRUE",
+        filter_params={},
+        keyword_query=_keyword_query("parse header"),
+        query_vector="[0]",
+        candidates=candidates,
+        fetch=30,
+    )
+
+
+def test_the_hnsw_breadth_is_a_setting_never_below_the_candidates(settings):
+    assert _vector_statement("hybrid", 40).ef_search == 40
+    assert _vector_statement("semantic", 60).ef_search == 60
+    settings.SEARCH_HNSW_EF_SEARCH = 1000
+    assert _vector_statement("hybrid", 40).ef_search == 1000
+    assert _vector_statement("semantic", 60).ef_search == 1000
+    assert _vector_statement("keyword", 40).ef_search is None
+
+
+@pytest.mark.parametrize("value", ["0", "1001"])
+def test_an_hnsw_breadth_out_of_range_is_refused_by_name(value):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SEARCH_HNSW_EF_SEARCH": value}
+    done = subprocess.run(
+        [sys.executable, "-c", "import config.settings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert done.returncode != 0
+    assert (
+        f"SEARCH_HNSW_EF_SEARCH={value} is out of range; use 1 to 1000" in done.stderr
+    )
