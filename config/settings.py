@@ -16,7 +16,60 @@ from registry.dbserver import server_layout
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class _StrictEnv(environ.Env):
+    """django-environ, refusing a number or switch it would misread.
+
+    django-environ turns `1.5x` into 1.5 and `maybe` into False, and a bad
+    whole number into a bare ValueError; a setting that is not what it must
+    be stops the start with its name, the value given and what to give.
+    """
+
+    FALSE_STRINGS = ("false", "off", "no", "n", "0", "")
+
+    def _raw(self, var: str) -> str | None:
+        value = self.ENVIRON.get(var)
+        return None if value is None else value.strip()
+
+    def _refuse(self, var: str, raw: str, kind: str, default) -> ImproperlyConfigured:
+        return ImproperlyConfigured(
+            f"{var}={raw!r} is not {kind}: give {kind}, or unset it for the "
+            f"default ({default!r})."
+        )
+
+    def int(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return super().int(var, default=default)
+        try:
+            return int(raw)
+        except ValueError:
+            raise self._refuse(var, raw, "a whole number", default) from None
+
+    def float(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return super().float(var, default=default)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self._refuse(var, raw, "a number", default) from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self._refuse(var, raw, "a finite number", default)
+        return value
+
+    def bool(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return super().bool(var, default=default)
+        if raw.lower() in self.BOOLEAN_TRUE_STRINGS:
+            return True
+        if raw.lower() in self.FALSE_STRINGS:
+            return False
+        raise self._refuse(var, raw, "true or false (1/0, yes/no, on/off)", default)
+
+
+env = _StrictEnv()
 
 
 def _default_home() -> Path:
