@@ -3,8 +3,9 @@
 Run: CODEBASE_MCP_HOME=/tmp/cbft .venv/bin/python bench/quality_finetune.py \
          [--questions docstring|leak-free|both] [--epochs 1] [--batch 32]
          [--seed 7] [--skip-base] [--prefix ft] [--save FILE | --load FILE] [--int8]
-Needs torch and safetensors (pyproject.toml, [finetune]:
-`.venv/bin/pip install torch==2.13.0 safetensors`, the CPU wheel on this disk).
+Needs torch and safetensors, and onnx for --int8 (pyproject.toml, [finetune]:
+`.venv/bin/pip install torch==2.13.0 safetensors onnx`, torch's CPU wheel on
+this disk).
 
 An experiment, not a shipped path: search embeds with the int8 ONNX model.
 1. Pairs: bench/quality_corpus.py's FINETUNE_SOURCES (packages in no
@@ -67,7 +68,13 @@ class OnnxInt8Embedder:
     def __init__(self, *, model, tokens, model_id: str, directory: Path) -> None:
         import onnxruntime
         import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        try:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+        except ImportError as exc:
+            raise SystemExit(
+                f"--int8 needs onnx ({exc}): .venv/bin/pip install onnx==1.23.2"
+            ) from None
 
         directory.mkdir(parents=True, exist_ok=True)
         exported, quantised = directory / "fp32.onnx", directory / "int8.onnx"
