@@ -333,18 +333,17 @@ def mrr(ranks: Sequence[int | None]) -> float:
 
 def vectors_load(*, project) -> dict[int, np.ndarray]:
     """Return every embedded chunk's stored vector by chunk id (unit length)."""
-    from registry.databases import project_connection
+    from indexing.models import CodeChunk
     from registry.services import project_alias
 
-    alias = project_alias(project=project)
-    with project_connection(database_name=alias).cursor() as cursor:
-        cursor.execute(
-            "SELECT id, embedding::text FROM code_chunks WHERE embedding IS NOT NULL"
-        )
-        rows = cursor.fetchall()
+    rows = (
+        CodeChunk.objects.using(project_alias(project=project))
+        .filter(embedding__isnull=False)
+        .values_list("id", "embedding")
+    )
     vectors = {}
-    for chunk_id, text in rows:
-        vector = np.array(text.strip("[]").split(","), dtype=np.float32)
+    for chunk_id, stored in rows:
+        vector = np.asarray(stored, dtype=np.float32)
         vectors[chunk_id] = vector / np.linalg.norm(vector)
     return vectors
 

@@ -56,30 +56,27 @@ def called_words(*, code: str) -> str:
 
 
 def _chunks(*, alias: str) -> list[tuple[int, str, str | None]]:
-    from registry.databases import project_connection
+    from indexing.models import CodeChunk
 
-    with project_connection(database_name=alias).cursor() as cursor:
-        cursor.execute(
-            "SELECT id, content, symbol FROM code_chunks "
-            "WHERE embedding IS NOT NULL ORDER BY id"
-        )
-        return cursor.fetchall()
+    return list(
+        CodeChunk.objects.using(alias)
+        .filter(embedding__isnull=False)
+        .order_by("id")
+        .values_list("id", "content", "symbol")
+    )
 
 
 def _vectors_write(*, alias: str, ids: list[int], vectors: np.ndarray) -> None:
-    from registry.databases import project_connection
+    from indexing.models import CodeChunk
 
-    connection = project_connection(database_name=alias)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            "UPDATE code_chunks SET embedding = %s::vector WHERE id = %s",
-            [
-                ("[" + ",".join(f"{x:.7g}" for x in vector) + "]", chunk_id)
-                for chunk_id, vector in zip(ids, vectors, strict=True)
-            ],
-        )
-    if not connection.get_autocommit():
-        connection.commit()
+    CodeChunk.objects.using(alias).bulk_update(
+        [
+            CodeChunk(id=chunk_id, embedding=vector.tolist())
+            for chunk_id, vector in zip(ids, vectors, strict=True)
+        ],
+        ["embedding"],
+        batch_size=500,
+    )
 
 
 def _texts(

@@ -76,3 +76,12 @@ def test_good_values_are_read_as_before():
         check=False,
     )
     assert done.stdout.split() == ["40"]
+
+
+@pytest.mark.parametrize("value", ["0", "1001"])
+def test_an_hnsw_breadth_out_of_range_is_refused_by_name(value):
+    done = _settings_import(SEARCH_HNSW_EF_SEARCH=value)
+    assert done.returncode != 0
+    assert (
+        f"SEARCH_HNSW_EF_SEARCH={value} is out of range; use 1 to 1000" in done.stderr
+    )
