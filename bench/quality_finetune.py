@@ -3,6 +3,7 @@
 Run: CODEBASE_MCP_HOME=/tmp/cbft .venv/bin/python bench/quality_finetune.py \
          [--questions docstring|leak-free|both] [--epochs 1] [--batch 32]
          [--seed 7] [--skip-base] [--prefix ft] [--save FILE | --load FILE] [--int8]
+         [--mix 0.5] [--shipped]
 Needs torch and safetensors, and onnx for --int8 (pyproject.toml, [finetune]:
 `.venv/bin/pip install torch==2.13.0 safetensors onnx`, torch's CPU wheel on
 this disk).
@@ -21,6 +22,15 @@ An experiment, not a shipped path: search embeds with the int8 ONNX model.
    candidates are fetched; the ranking layer's trees are refitted on the
    training corpus's candidates (300 of depth 3, as shipped); the evaluation
    sets are scored: semantic alone, the statement's RRF, and the trees.
+4. --shipped measures a model as search would run it: its weights written
+   into the shipped int8 graph (bench/minilm_torch.py, shipped_graph_write;
+   the untuned weights give that file bit for bit) and embedded by the
+   shipped MiniLMEmbedder pinned to the written file's sha256.
+5. --mix A measures the weights base + A * (tuned - base) instead of the
+   tuned ones (weight-space ensembling, WiSE-FT: Wortsman et al., "Robust
+   fine-tuning of zero-shot models", CVPR 2022): the tuned model's gain on
+   questions like its training pairs, kept nearer the base model on
+   questions unlike them (here the hand-written set).
 """
 
 from __future__ import annotations
@@ -251,11 +261,28 @@ def main() -> None:
         "would load them, instead of in fp32",
     )
     parser.add_argument(
+        "--shipped",
+        action="store_true",
+        help="measure the models written into the shipped int8 graph and run "
+        "by the shipped embedder (the file search would load)",
+    )
+    parser.add_argument(
         "--save",
         type=Path,
         help="write the tuned weights here (safetensors, fp32, ~90 MB)",
     )
+    parser.add_argument(
+        "--mix",
+        type=float,
+        default=1.0,
+        help="measure base + MIX * (tuned - base), 0 < MIX <= 1 (1: the tuned "
+        "weights as they are)",
+    )
     args = parser.parse_args()
+    if args.int8 and args.shipped:
+        parser.error("--int8 and --shipped are two int8 exports: pick one")
+    if not 0.0 < args.mix <= 1.0:
+        parser.error(f"--mix {args.mix}: give a weight above 0 and at most 1")
     if args.load and args.save:
         parser.error("--load measures saved weights, --save writes new ones: pick one")
     if args.load and not args.load.is_file():
@@ -363,7 +390,19 @@ def main() -> None:
         return sorted(rows, key=lambda row: row[ROW_SEMANTIC_RANK])
 
     def measure(label: str, model) -> None:
-        if args.int8:
+        if args.shipped:
+            from minilm_torch import shipped_graph_write
+
+            from indexing.embedders.minilm import MiniLMEmbedder
+
+            path = workdir / f"{args.prefix}-{label}-shipped.onnx"
+            sha256 = shipped_graph_write(model=model, path=path)
+            embedder = MiniLMEmbedder(model_path=path, model_sha256=sha256, threads=2)
+            label = f"{label}-shipped"
+            print(
+                f"{label}: {path} ({path.stat().st_size / 1e6:.1f} MB), sha256 {sha256}"
+            )
+        elif args.int8:
             embedder = OnnxInt8Embedder(
                 model=model,
                 tokens=tokens,
@@ -430,13 +469,30 @@ def main() -> None:
         print(f"  {f'R@{DEPTH} of the candidates':<24} " + " ".join(recall))
 
     model = minilm_load(cache=cache)
+    base = {name: t.detach().clone() for name, t in model.state_dict().items()}
     if not args.skip_base:
         measure("base", model)
+
+    def measure_tuned() -> None:
+        if args.mix == 1.0:
+            measure("tuned", model)
+            return
+        tuned = model.state_dict()
+        model.load_state_dict(
+            {
+                name: base[name] + args.mix * (t - base[name])
+                if t.is_floating_point()
+                else t
+                for name, t in tuned.items()
+            }
+        )
+        measure(f"mix{round(args.mix * 100)}", model)
+
     if args.load:
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(args.load)))
-        measure("tuned", model)
+        measure_tuned()
         return
     figures = model_tune(
         model=model,
@@ -460,7 +516,7 @@ def main() -> None:
             str(args.save),
         )
         print(f"tuned weights written to {args.save}")
-    measure("tuned", model)
+    measure_tuned()
 
 
 if __name__ == "__main__":

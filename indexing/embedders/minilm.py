@@ -32,6 +32,7 @@ import hashlib
 import importlib.metadata
 import math
 import os
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -112,27 +113,41 @@ def tokenizer_file() -> Path:
     return Path(str(distribution.locate_file(TOKENIZER_FILE)))
 
 
-def file_verified(path: Path, *, sha256: str, distribution: str, version: str) -> bytes:
+def file_verified(
+    path: Path, *, sha256: str, distribution: str | None, version: str | None
+) -> bytes:
     """Return the bytes of `path` if their sha256 is `sha256`.
 
+    `distribution` and `version` name the wheel the file comes with, so the
+    error says what to reinstall; None for a file pinned by its caller.
     The caller loads these very bytes, so the file cannot change between the
     check and the load.
     """
+    origin = f"{distribution}=={version}" if distribution else None
     try:
         data = path.read_bytes()
     except OSError as exc:
+        remedy = (
+            f"it should come with {origin}: {_pip_hint(distribution, version)}"
+            if origin
+            else "give the path of the file the sha256 was taken from"
+        )
         raise EmbeddingFailed(
-            f"Cannot read {path} ({exc.strerror or exc}); it should come with "
-            f"{distribution}=={version}: {_pip_hint(distribution, version)}"
+            f"Cannot read {path} ({exc.strerror or exc}); {remedy}"
         ) from exc
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
+        if origin:
+            raise EmbeddingFailed(
+                f"{path} has sha256 {digest} but the file of {origin} has "
+                f"{sha256} (installed: {_installed_version(distribution)}). "
+                "Vectors from another file would not match the index; "
+                f"reinstall with `{_pip_hint(distribution, version)}`."
+            )
         raise EmbeddingFailed(
-            f"{path} has sha256 {digest} but the file of {distribution}=="
-            f"{version} has {sha256} (installed: "
-            f"{_installed_version(distribution)}). Vectors from another file "
-            f"would not match the index; reinstall with "
-            f"`{_pip_hint(distribution, version)}`."
+            f"{path} has sha256 {digest}, not the {sha256} it is pinned to. "
+            "Vectors from another file would not match the index; give the "
+            "file that digest was taken from, or pin this file's own digest."
         )
     return data
 
@@ -602,6 +617,9 @@ class MiniLMEmbedder:
     Loading is lazy (first embed call) and thread-safe; one instance serves
     concurrent callers. Runs use `threads` cores: `threads // intra_op_threads`
     texts (or batches) run at once, each on `intra_op_threads` cores.
+    `model_path` with `model_sha256` runs other weights in the same graph
+    (bench/quality_finetune.py writes them); the digest pins the file and
+    names the vectors in `model_id`.
     """
 
     def __init__(
@@ -614,6 +632,7 @@ class MiniLMEmbedder:
         graph: Graph = "fused",
         intra_op_threads: int = 1,
         model_path: Path | str | None = None,
+        model_sha256: str | None = None,
         tokenizer_path: Path | str | None = None,
     ) -> None:
         if not 8 <= max_tokens <= MAX_TOKENS_LIMIT:
@@ -637,7 +656,15 @@ class MiniLMEmbedder:
         self.graph = graph
         self.intra_op_threads = min(intra_op_threads, self.threads)
         self.workers = max(1, self.threads // self.intra_op_threads)
+        if model_sha256 is not None and (
+            not model_path or not re.fullmatch(r"[0-9a-f]{64}", model_sha256)
+        ):
+            raise ValueError(
+                "model_sha256 pins a model_path of your own: give both, the "
+                "digest as 64 lowercase hex digits"
+            )
         self.dimension = DIMENSION
+        self._model_sha256 = model_sha256
         self.model_id = self._model_id()
         self._model_path = Path(model_path) if model_path else None
         self._tokenizer_path = Path(tokenizer_path) if tokenizer_path else None
@@ -661,7 +688,14 @@ class MiniLMEmbedder:
             extras.append(f"max_tokens={self.max_tokens}")
         if self.activations != "int8":
             extras.append(f"activations={self.activations}")
-        return ";".join([MODEL_ID, *extras])
+        # Other weights in the same graph give other vectors: their id is
+        # their digest, so an index knows which file embedded it.
+        model = (
+            f"minilm-l6-v2-int8@sha256:{self._model_sha256[:16]}"
+            if self._model_sha256
+            else MODEL_ID
+        )
+        return ";".join([model, *extras])
 
     # -- loading -----------------------------------------------------------------
 
@@ -681,11 +715,12 @@ class MiniLMEmbedder:
 
     def _load(self) -> None:
         onnxruntime, tokenizer_class = _runtime_import()
+        own = self._model_sha256 is not None
         model_bytes = file_verified(
             self._model_path or model_file(),
-            sha256=MODEL_SHA256,
-            distribution=MODEL_DISTRIBUTION,
-            version=MODEL_VERSION,
+            sha256=self._model_sha256 or MODEL_SHA256,
+            distribution=None if own else MODEL_DISTRIBUTION,
+            version=None if own else MODEL_VERSION,
         )
         tokenizer_bytes = file_verified(
             self._tokenizer_path or tokenizer_file(),

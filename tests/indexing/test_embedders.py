@@ -197,6 +197,47 @@ def test_minilm_missing_file_says_what_to_install(tmp_path):
         MiniLMEmbedder(model_path=tmp_path / "absent.onnx").embed_query("x")
 
 
+def test_minilm_runs_a_file_of_its_own_pinned_by_its_digest(tmp_path, minilm_default):
+    own = tmp_path / "tuned.onnx"
+    data = minilm.model_file().read_bytes()
+    own.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+
+    embedder = MiniLMEmbedder(model_path=own, model_sha256=digest, threads=2)
+
+    # Same bytes, same vectors; the id names the digest, not the wheel.
+    assert embedder.model_id == f"minilm-l6-v2-int8@sha256:{digest[:16]}"
+    assert embedder.model_id != minilm_default.model_id
+    np.testing.assert_allclose(
+        embedder.embed_documents(MIXED_TEXTS[:3]),
+        minilm_default.embed_documents(MIXED_TEXTS[:3]),
+        atol=1e-6,
+    )
+
+
+def test_minilm_file_of_its_own_with_another_digest_is_refused(tmp_path):
+    own = tmp_path / "tuned.onnx"
+    own.write_bytes(b"weights changed after pinning")
+    pinned = "0" * 64
+
+    with pytest.raises(EmbeddingFailed) as caught:
+        MiniLMEmbedder(model_path=own, model_sha256=pinned).embed_query("x")
+
+    message = str(caught.value)
+    assert str(own) in message and pinned in message
+    assert hashlib.sha256(b"weights changed after pinning").hexdigest() in message
+    assert "pip install" not in message  # no wheel to reinstall: the caller pinned it
+
+
+@pytest.mark.parametrize(
+    ("path", "digest"),
+    [(None, "0" * 64), ("model.onnx", "not-a-digest"), ("model.onnx", "A" * 64)],
+)
+def test_minilm_digest_needs_a_path_and_64_hex_digits(path, digest):
+    with pytest.raises(ValueError, match="model_sha256"):
+        MiniLMEmbedder(model_path=path, model_sha256=digest)
+
+
 def test_pinned_hashes_match_the_installed_files():
     model = hashlib.sha256(minilm.model_file().read_bytes()).hexdigest()
     tokenizer = hashlib.sha256(minilm.tokenizer_file().read_bytes()).hexdigest()
