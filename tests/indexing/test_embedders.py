@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import lzma
 import os
 import socket
 import threading
@@ -25,6 +27,7 @@ from indexing.embedders import (
     embedder_get,
     minilm,
 )
+from indexing.embedders.minilm import WeightsPatch
 from indexing.exceptions import EmbeddingFailed
 
 # Texts of very different token lengths, deliberately not in length order, so
@@ -197,17 +200,32 @@ def test_minilm_missing_file_says_what_to_install(tmp_path):
         MiniLMEmbedder(model_path=tmp_path / "absent.onnx").embed_query("x")
 
 
-def test_minilm_runs_a_file_of_its_own_pinned_by_its_digest(tmp_path, minilm_default):
-    own = tmp_path / "tuned.onnx"
-    data = minilm.model_file().read_bytes()
-    own.write_bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
+def patch_write(path, changes: dict[str, np.ndarray]) -> WeightsPatch:
+    """Write `changes` as bench/minilm_torch.py writes a weights patch."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **changes)
+    path.write_bytes(lzma.compress(buffer.getvalue()))
+    return WeightsPatch(path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
-    embedder = MiniLMEmbedder(model_path=own, model_sha256=digest, threads=2)
 
-    # Same bytes, same vectors; the id names the digest, not the wheel.
-    assert embedder.model_id == f"minilm-l6-v2-int8@sha256:{digest[:16]}"
-    assert embedder.model_id != minilm_default.model_id
+# Two tensors of the pinned file (its sha256 is checked, so the names hold).
+LAYER_NORM_BIAS = "inner.embeddings.LayerNorm.bias"
+FIRST_QUERY_WEIGHTS = "val_49_q"
+
+
+def test_minilm_patch_of_nothing_gives_the_wheels_vectors(tmp_path, minilm_default):
+    patch = patch_write(
+        tmp_path / "same.npz.xz",
+        {
+            LAYER_NORM_BIAS: np.asarray(
+                shipped_tensor(LAYER_NORM_BIAS), dtype=np.float32
+            )
+        },
+    )
+
+    embedder = MiniLMEmbedder(patch=patch, threads=2)
+
+    assert embedder.model_id == (f"{minilm.MODEL_ID}+patch@sha256:{patch.sha256[:16]}")
     np.testing.assert_allclose(
         embedder.embed_documents(MIXED_TEXTS[:3]),
         minilm_default.embed_documents(MIXED_TEXTS[:3]),
@@ -215,27 +233,78 @@ def test_minilm_runs_a_file_of_its_own_pinned_by_its_digest(tmp_path, minilm_def
     )
 
 
-def test_minilm_file_of_its_own_with_another_digest_is_refused(tmp_path):
-    own = tmp_path / "tuned.onnx"
-    own.write_bytes(b"weights changed after pinning")
-    pinned = "0" * 64
+def shipped_tensor(name: str, dtype: type = np.float32) -> np.ndarray:
+    messages = minilm._onnx_messages()
+    model = messages["Model"].FromString(minilm.model_file().read_bytes())
+    (tensor,) = [t for t in model.graph.initializer if t.name == name]
+    return np.frombuffer(tensor.raw_data, dtype=dtype).reshape(tuple(tensor.dims))
+
+
+def test_minilm_patch_changes_the_vectors_it_should(tmp_path, minilm_default):
+    # A sixth of the first layer's query columns, one step toward zero.
+    moved = np.zeros((384, 384), dtype=np.int8)
+    moved[:, :64] = -np.sign(shipped_tensor(FIRST_QUERY_WEIGHTS, np.int8)[:, :64])
+    patch = patch_write(
+        tmp_path / "tuned.npz.xz",
+        {
+            LAYER_NORM_BIAS: shipped_tensor(LAYER_NORM_BIAS) + np.float32(0.05),
+            FIRST_QUERY_WEIGHTS: moved,
+        },
+    )
+
+    tuned = MiniLMEmbedder(patch=patch, threads=2).embed_documents(MIXED_TEXTS[:3])
+    default = minilm_default.embed_documents(MIXED_TEXTS[:3])
+
+    similarity = [cosine(a, b) for a, b in zip(tuned, default, strict=True)]
+    assert all(0.8 < value < 0.9999 for value in similarity), similarity
+
+
+def test_minilm_patch_with_another_digest_is_refused(tmp_path):
+    patch = patch_write(
+        tmp_path / "tuned.npz.xz", {LAYER_NORM_BIAS: shipped_tensor(LAYER_NORM_BIAS)}
+    )
+    pinned = WeightsPatch(path=patch.path, sha256="0" * 64)
 
     with pytest.raises(EmbeddingFailed) as caught:
-        MiniLMEmbedder(model_path=own, model_sha256=pinned).embed_query("x")
+        MiniLMEmbedder(patch=pinned).embed_query("x")
 
     message = str(caught.value)
-    assert str(own) in message and pinned in message
-    assert hashlib.sha256(b"weights changed after pinning").hexdigest() in message
+    assert (
+        str(patch.path) in message and "0" * 64 in message and patch.sha256 in message
+    )
     assert "pip install" not in message  # no wheel to reinstall: the caller pinned it
 
 
 @pytest.mark.parametrize(
-    ("path", "digest"),
-    [(None, "0" * 64), ("model.onnx", "not-a-digest"), ("model.onnx", "A" * 64)],
+    ("changes", "expected"),
+    [
+        (
+            {"inner.no.such.tensor": np.zeros(3, dtype=np.float32)},
+            "inner.no.such.tensor",
+        ),
+        ({LAYER_NORM_BIAS: np.zeros(3, dtype=np.float32)}, "does not fit"),
+        ({FIRST_QUERY_WEIGHTS: np.full((384, 384), 127, dtype=np.int8)}, "int8 range"),
+    ],
 )
-def test_minilm_digest_needs_a_path_and_64_hex_digits(path, digest):
-    with pytest.raises(ValueError, match="model_sha256"):
-        MiniLMEmbedder(model_path=path, model_sha256=digest)
+def test_minilm_patch_that_does_not_fit_is_refused(tmp_path, changes, expected):
+    patch = patch_write(tmp_path / "bad.npz.xz", changes)
+
+    with pytest.raises(EmbeddingFailed, match=expected):
+        MiniLMEmbedder(patch=patch).embed_query("x")
+
+
+def test_minilm_patch_that_is_not_one_is_refused(tmp_path):
+    path = tmp_path / "text.npz.xz"
+    path.write_bytes(b"not xz")
+    patch = WeightsPatch(path=path, sha256=hashlib.sha256(b"not xz").hexdigest())
+
+    with pytest.raises(EmbeddingFailed, match="unreadable"):
+        MiniLMEmbedder(patch=patch).embed_query("x")
+
+
+def test_weights_patch_digest_must_be_64_hex_digits(tmp_path):
+    with pytest.raises(ValueError, match="64 lowercase hex digits"):
+        WeightsPatch(path=tmp_path / "x.npz.xz", sha256="A" * 64)
 
 
 def test_pinned_hashes_match_the_installed_files():
