@@ -544,10 +544,12 @@ def variants_add(
         vectors_load,
     )
 
-    from search.ranking import RANKER_PATH, ranker_get
+    from search.ranking import ranker_file, ranker_get
 
     rrf_k = float(settings.SEARCH_RRF_K)
-    convex = json.loads(RANKER_PATH.read_text())["convex"]
+    # The trees (and convex weights) fitted on this embedder's candidates.
+    model_id = searchers.embedder.model_id
+    convex = json.loads(ranker_file(model_id=model_id).path.read_text())["convex"]
     variants = {
         "v: weighted RRF (the statement's order)": order_rrf,
         f"v: convex min-max a={convex['minmax_alpha']:g}": order_convex(
@@ -557,16 +559,16 @@ def variants_add(
             alpha=convex["theoretical_alpha"], theoretical=True
         ),
         "v: learned order alone (main)": order_learned(
-            ranker=ranker_get(), rrf_k=rrf_k
+            ranker=ranker_get(model_id=model_id), rrf_k=rrf_k
         ),
         "v: learned order alone, top 20": order_learned(
-            ranker=ranker_get(), rrf_k=rrf_k, depth=20
+            ranker=ranker_get(model_id=model_id), rrf_k=rrf_k, depth=20
         ),
         "v: learned order alone, top 10": order_learned(
-            ranker=ranker_get(), rrf_k=rrf_k, depth=10
+            ranker=ranker_get(model_id=model_id), rrf_k=rrf_k, depth=10
         ),
         "v: learned + RRF by rank, w 1": order_learned(
-            ranker=ranker_get(), rrf_k=rrf_k, fuse_weight=1.0
+            ranker=ranker_get(model_id=model_id), rrf_k=rrf_k, fuse_weight=1.0
         ),
     }
     fetch_ms: list[float] = []
@@ -866,10 +868,10 @@ def main() -> None:
     from django.core.management import call_command
     from quality_bm25 import Bm25Index
     from quality_corpus import corpus_build
+    from quality_rank import project_index_configured
 
     from indexing.embedders import embedder_get
     from indexing.models import CodeChunk
-    from indexing.services import repository_index
     from registry.selectors import project_find
     from registry.services import project_alias, project_create, project_delete
 
@@ -905,9 +907,11 @@ def main() -> None:
 
         # The process-wide ranker, loaded once, is this file's for the whole
         # run: chunk_search and every variant rank by it (no sha256 check).
-        ranking._ranker = ranking.ranker_parse(
+        ranker = ranking.ranker_parse(
             data=args.ranker.read_bytes(), expected_sha256=None
         )
+        for model_id in (None, embedder_get().model_id):
+            ranking._rankers[ranking.ranker_file(model_id=model_id).path] = ranker
         print(f"ranker: {args.ranker}")
     embedder = embedder_get()
     if args.adapter:
@@ -917,7 +921,7 @@ def main() -> None:
         print(f"query adapter: {args.adapter}")
     embedder = QueryVectorCache(embedder)
     try:
-        summary = repository_index(project=project, repo_path=str(corpus.root))
+        summary = project_index_configured(project=project, root=corpus.root)
         chunks = CodeChunk.objects.using(project_alias(project=project)).count()
         rate = (
             summary.chunks_embedded / summary.embed_seconds
@@ -963,7 +967,7 @@ def main() -> None:
                     parts[part] = project_find(reference=part_name) or project_create(
                         name=part_name
                     )
-                    summary = repository_index(project=parts[part], repo_path=str(part))
+                    summary = project_index_configured(project=parts[part], root=part)
                     print(
                         f"index: {part.name}: {summary.chunks_total} chunks, "
                         f"embedded in {summary.embed_seconds:.1f} s"

@@ -3,7 +3,7 @@
 Run: CODEBASE_MCP_HOME=/tmp/cbft .venv/bin/python bench/quality_finetune.py \
          [--questions docstring|leak-free|both] [--epochs 1] [--batch 32]
          [--seed 7] [--skip-base] [--prefix ft] [--save FILE | --load FILE] [--int8]
-         [--mix 0.5] [--shipped]
+         [--mix 0.5 1] [--shipped]
 Needs torch and safetensors, and onnx for --int8 (pyproject.toml, [finetune]:
 `.venv/bin/pip install torch==2.13.0 safetensors onnx`, torch's CPU wheel on
 this disk).
@@ -27,8 +27,8 @@ An experiment, not a shipped path: search embeds with the int8 ONNX model.
    the untuned weights give that file bit for bit), kept as a patch of that
    file (shipped_patch_write) and embedded by the shipped MiniLMEmbedder
    with that patch.
-5. --mix A measures the weights base + A * (tuned - base) instead of the
-   tuned ones (weight-space ensembling, WiSE-FT: Wortsman et al., "Robust
+5. --mix A [B ...] measures the weights base + A * (tuned - base) instead of
+   the tuned ones (weight-space ensembling, WiSE-FT: Wortsman et al., "Robust
    fine-tuning of zero-shot models", CVPR 2022): the tuned model's gain on
    questions like its training pairs, kept nearer the base model on
    questions unlike them (here the hand-written set).
@@ -275,15 +275,17 @@ def main() -> None:
     parser.add_argument(
         "--mix",
         type=float,
-        default=1.0,
-        help="measure base + MIX * (tuned - base), 0 < MIX <= 1 (1: the tuned "
-        "weights as they are)",
+        nargs="+",
+        default=[1.0],
+        help="measure base + MIX * (tuned - base) for each MIX, 0 < MIX <= 1 "
+        "(1: the tuned weights as they are)",
     )
     args = parser.parse_args()
     if args.int8 and args.shipped:
         parser.error("--int8 and --shipped are two int8 exports: pick one")
-    if not 0.0 < args.mix <= 1.0:
-        parser.error(f"--mix {args.mix}: give a weight above 0 and at most 1")
+    for mix in args.mix:
+        if not 0.0 < mix <= 1.0:
+            parser.error(f"--mix {mix}: give weights above 0 and at most 1")
     if args.load and args.save:
         parser.error("--load measures saved weights, --save writes new ones: pick one")
     if args.load and not args.load.is_file():
@@ -473,6 +475,51 @@ def main() -> None:
             for name, cases in eval_sets.items()
         ]
         print(f"  {f'R@{DEPTH} of the candidates':<24} " + " ".join(recall))
+        validation = validation_ranks(cases=train_cases, candidates=train_found)
+        print(
+            "  validation MRR@10 (the ranker's training packages, trees fitted on "
+            "the other half of them): "
+            + ", ".join(
+                f"{name} {mrr(ranks):.3f}" for name, ranks in validation.items()
+            )
+        )
+
+    def validation_ranks(*, cases, candidates) -> dict[str, list]:
+        """Rank each training question by trees fitted on the other packages.
+
+        Two folds by package (alternating in name order), so choices between
+        models (a --mix weight) need not look at the evaluation sets.
+        """
+
+        def package(case) -> str:
+            parts = case.path.split("/")
+            scoped = "." in parts[1] or parts[1].startswith("@")
+            return "/".join(parts[: 3 if scoped else 2])
+
+        packages = sorted({package(case) for case in cases})
+        fold = {name: index % 2 for index, name in enumerate(packages)}
+        ranks: dict[str, list] = {}
+        for held in (0, 1):
+            fitted = [i for i, case in enumerate(cases) if fold[package(case)] != held]
+            tested = [i for i, case in enumerate(cases) if fold[package(case)] == held]
+            ranker, _ = ranker_fit(
+                cases=[cases[i] for i in fitted],
+                candidates=[candidates[i] for i in fitted],
+                is_hit=is_hit,
+                rrf_k=rrf_k,
+                trees=300,
+                depth=3,
+                seed=args.seed,
+            )
+            found = ranks_of(
+                cases=[cases[i] for i in tested],
+                candidates=[candidates[i] for i in tested],
+                order=order_learned(ranker=ranker, rrf_k=rrf_k),
+                is_hit=is_hit,
+            )
+            for i, rank in zip(tested, found, strict=True):
+                ranks.setdefault(cases[i].set_name, []).append(rank)
+        return ranks
 
     model = minilm_load(cache=cache)
     base = {name: t.detach().clone() for name, t in model.state_dict().items()}
@@ -480,19 +527,17 @@ def main() -> None:
         measure("base", model)
 
     def measure_tuned() -> None:
-        if args.mix == 1.0:
-            measure("tuned", model)
-            return
-        tuned = model.state_dict()
-        model.load_state_dict(
-            {
-                name: base[name] + args.mix * (t - base[name])
-                if t.is_floating_point()
-                else t
-                for name, t in tuned.items()
-            }
-        )
-        measure(f"mix{round(args.mix * 100)}", model)
+        tuned = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        for mix in args.mix:
+            model.load_state_dict(
+                {
+                    name: base[name] + mix * (t - base[name])
+                    if t.is_floating_point()
+                    else t
+                    for name, t in tuned.items()
+                }
+            )
+            measure("tuned" if mix == 1.0 else f"mix{round(mix * 100)}", model)
 
     if args.load:
         from safetensors.torch import load_file

@@ -29,6 +29,28 @@ DEPTH = 40
 LIMIT = 10
 
 
+def project_index_configured(*, project, root):
+    """Index `root` into `project` with the configured embedder; return the summary.
+
+    A project whose vectors came from other shipped weights would otherwise
+    keep them (indexing.embedders.embedder_for_space); a benchmark measures
+    the configured model, so such a project is re-embedded.
+    """
+    from indexing.embedders import embedder_get
+    from indexing.selectors import space_embedder_get
+    from indexing.services import repository_index
+    from registry.services import project_alias
+
+    embedder = embedder_get()
+    kept = space_embedder_get(alias=project_alias(project=project))
+    return repository_index(
+        project=project,
+        repo_path=str(root),
+        embedder=embedder,
+        reembed=kept.model_id != embedder.model_id,
+    )
+
+
 @dataclass
 class Candidates:
     """A query's fused candidates (rows with signals) and the SQL time."""

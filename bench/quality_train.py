@@ -1,4 +1,4 @@
-"""Train hybrid search's ranking layer (search/ranker.json) on code no benchmark uses.
+"""Train hybrid search's ranking layer (search/ranker*.json) on code no benchmark uses.
 
 Run: CODEBASE_MCP_HOME=/tmp/cbtrain .venv/bin/python bench/quality_train.py \
          [--project NAME] [--seed 7]
@@ -16,9 +16,11 @@ LambdaRank (LightGBM, one thread, seeded: deterministic), their number and
 depth chosen on a seeded 20 % of the questions held out, then refitted on
 all of them. The convex-combination fusions that bench/quality.py compares
 get their weight (alpha) fitted here too, on the same questions. The trees
-go to search/ranker.json and its sha256 into search/ranking.py
-(RANKER_SHA256). LightGBM is needed here only (pyproject.toml, [bench]):
-search walks the shipped trees with numpy.
+go to the file for the configured embedder's vectors (search/ranking.py,
+ranker_file: ranker-code.json for MINILM_WEIGHTS=code, else ranker.json)
+and their sha256 into that module (RANKER_CODE_SHA256 / RANKER_SHA256).
+LightGBM is needed here only (pyproject.toml, [bench]): search walks the
+shipped trees with numpy.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def main() -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="write the trees here instead of search/ranker.json (an experiment: "
+        help="write the trees here instead of search/ (an experiment: "
         "bench/quality.py --ranker FILE measures them)",
     )
     args = parser.parse_args()
@@ -81,15 +83,15 @@ def main() -> None:
         order_convex,
         order_learned,
         order_rrf,
+        project_index_configured,
         ranker_fit,
         ranks_of,
     )
 
     from indexing.embedders import embedder_get
-    from indexing.services import repository_index
     from registry.selectors import project_find
     from registry.services import project_create
-    from search.ranking import FEATURES, RANKER_PATH
+    from search.ranking import FEATURES, ranker_file
 
     training_sources_check()
     call_command("migrate", verbosity=0)
@@ -102,7 +104,7 @@ def main() -> None:
     )
     print(f"training corpus: {', '.join(corpus.sources)}")
     project = project_find(reference=args.project) or project_create(name=args.project)
-    summary = repository_index(project=project, repo_path=str(corpus.root))
+    summary = project_index_configured(project=project, root=corpus.root)
     print(
         f"  {len(corpus.files)} files, {summary.chunks_total} chunks "
         f"({summary.chunks_embedded} embedded now)"
@@ -240,6 +242,7 @@ def main() -> None:
             "questions": len(cases),
             "questions_with_a_hit": fitted,
             "sources": corpus.sources,
+            "embedding_model": embedder_get().model_id,
         },
     }
     # One tree per line: the file reads and diffs, and thresholds keep every
@@ -262,21 +265,25 @@ def main() -> None:
     )
     data = (f'{head},\n "trees": {{\n{body}\n }}\n}}\n').encode()
     digest = hashlib.sha256(data).hexdigest()
-    print(f"ranker.json sha256 {digest}")
+    print(f"trees sha256 {digest}")
     if args.dry_run:
         return
     if args.out:
         args.out.write_bytes(data)
         print(f"wrote {args.out}")
         return
-    RANKER_PATH.write_bytes(data)
+    # The trees for the configured embedder's vectors (MINILM_WEIGHTS).
+    file = ranker_file(model_id=embedder_get().model_id)
+    file.path.write_bytes(data)
     module = ROOT / "search" / "ranking.py"
     text = module.read_text()
     text = re.sub(
-        r'RANKER_SHA256 = "[0-9a-f]{64}"', f'RANKER_SHA256 = "{digest}"', text
+        rf'\n{file.constant} = "[0-9a-f]{{64}}"',
+        f'\n{file.constant} = "{digest}"',
+        text,
     )
     module.write_text(text)
-    print(f"wrote {RANKER_PATH} and RANKER_SHA256 in {module}")
+    print(f"wrote {file.path} and {file.constant} in {module}")
 
 
 if __name__ == "__main__":

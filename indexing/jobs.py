@@ -23,9 +23,10 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from indexing.embedders import Embedder, embedder_get
+from indexing.embedders import Embedder
 from indexing.exceptions import IndexingError, IndexJobNotFound
 from indexing.models import IndexJob
+from indexing.selectors import space_embedder_get
 from indexing.services import (
     BatchSender,
     IndexProgress,
@@ -259,9 +260,10 @@ def embed_batch_run(
     project = Project.objects.using("default").filter(id=project_id).first()
     if project is None:
         return 0
+    alias = project_alias(project=project)
     written = chunk_batch_embed(
-        alias=project_alias(project=project),
-        embedder=embedder_get(),
+        alias=alias,
+        embedder=space_embedder_get(alias=alias),
         first_id=int(first_id),
         last_id=int(last_id),
     )

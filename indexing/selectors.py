@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from indexing.embedders import Embedder, embedder_for_space
 from indexing.exceptions import UnknownRepository
 from indexing.freshness import repository_freshness
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, IndexJob, Repository
@@ -295,3 +296,12 @@ def embedding_progress_text(
             else f", about {duration_text(eta_seconds)} left"
         )
     return text
+
+
+def space_embedder_get(*, alias: str) -> Embedder:
+    """Return the embedder that makes the project's vectors (embedder_for_space).
+
+    A project not embedded yet gets the configured one.
+    """
+    space = EmbeddingSpace.objects.using(alias).first()
+    return embedder_for_space(model_id=space.model_id if space else None)

@@ -43,7 +43,7 @@ from indexing.freshness import freshness_forget
 from indexing.gitstate import git_head
 from indexing.models import CodeChunk, CodeFile, EmbeddingSpace, Repository
 from indexing.parsing import ParsedFile, ParsePipeline, ParseTask
-from indexing.selectors import repository_find
+from indexing.selectors import repository_find, space_embedder_get
 from indexing.storing import ANALYSIS_VERSION, BatchWriter, PendingFile
 from indexing.terms import symbol_words
 from indexing.walking import (
@@ -439,7 +439,8 @@ def repository_index(
             if embed_backlog
             else CodeChunk.objects.using(alias).aggregate(m=Max("id"))["m"] or 0
         )
-        embedder = embedder or (embedder_get() if embed else None)
+        if embedder is None and embed:
+            embedder = embedder_get() if reembed else space_embedder_get(alias=alias)
         space = (
             embedding_space_check(alias=alias, embedder=embedder, reembed=reembed)
             if embedder

@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
-from indexing.embedders import embedder_get
+from indexing.embedders import embedder_for_space
 from operations.guards import project_jobs_refuse
 from operations.pgtools import (
     DatabaseEndpoint,
@@ -240,7 +240,7 @@ def _restore_check(*, manifest: dict) -> None:
     space = manifest.get("embedding")
     if not space:
         return
-    embedder = embedder_get()
+    embedder = embedder_for_space(model_id=space.get("model_id"))
     if space.get("model_id") != embedder.model_id:
         raise ProjectOperationRefused(
             f"The backup holds vectors of the embedding model {space.get('model_id')} "

@@ -42,7 +42,7 @@ from typing import Generic, TypeVar
 
 from django.conf import settings
 
-from indexing.embedders import Embedder, embedder_get
+from indexing.embedders import Embedder, embedder_for_space, embedder_get
 from indexing.exceptions import IndexingError, UnknownRepository
 from indexing.models import EmbeddingSpace
 from registry.databases import project_connection, thread_connections_release
@@ -368,8 +368,9 @@ def chunk_search_federated(
 ) -> FederatedSearchResponse:
     """Return the chunks of several projects that best answer a query, merged.
 
-    The query is embedded once for all projects. Each project's hits carry
-    its name in `project`; `projects` says how each one answered.
+    The query is embedded once for all projects (once more for projects
+    still on other shipped weights). Each project's hits carry its name in
+    `project`; `projects` says how each one answered.
     """
     started = time.perf_counter()
     query = search_arguments_clean(
@@ -389,9 +390,30 @@ def chunk_search_federated(
             raise
         vector = None
     deadline = federation_timeout() if timeout is None else timeout
+    # A project still on other shipped weights (embedder_for_space) gets the
+    # query embedded by those, once per call: the two MiniLM weights measure
+    # cosines on one scale (one is the other tuned), so the merge holds.
+    kept_vectors: dict[str, _QueryVector] = {}
+    kept_lock = threading.Lock()
+
+    def project_vector(project: Project) -> _QueryVector | None:
+        if vector is None or embedder is not None:
+            return vector
+        alias = project_alias(project=project)
+        space = EmbeddingSpace.objects.using(alias).first()
+        if space is None or space.model_id == vector.model_id:
+            return vector
+        kept = embedder_for_space(model_id=space.model_id)
+        if kept.model_id != space.model_id:
+            return vector  # no shipped weights make them: the project's note says so
+        with kept_lock:
+            if kept.model_id not in kept_vectors:
+                kept_vectors[kept.model_id] = _QueryVector(kept, query)
+            return kept_vectors[kept.model_id]
 
     def ask(project: Project) -> tuple[RankedSearch, dict[int, float]]:
         project_started = time.perf_counter()
+        asked = project_vector(project)
         ranked = chunk_search_ranked(
             project=project,
             query=query,
@@ -402,14 +424,14 @@ def chunk_search_federated(
             file_type=file_type,
             directory=directory,
             path_glob=path_glob,
-            embedder=vector,
+            embedder=asked,
             statement_timeout_ms=int(deadline * 1000),
         )
         # Hybrid and semantic statements measured every row's similarity;
         # keyword mode asks for the distances of the few hits it returns.
         distances = {
             chunk: 1.0 - similarity for chunk, similarity in ranked.similarity.items()
-        } or _hit_distances(project=project, results=ranked.results, query=vector)
+        } or _hit_distances(project=project, results=ranked.results, query=asked)
         search_stat_record(
             alias=ranked.alias,
             latency_ms=round((time.perf_counter() - project_started) * 1000, 2),

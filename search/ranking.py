@@ -19,11 +19,13 @@ import json
 import math
 import re
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from indexing.embedders.minilm import shipped_weights_name
 from indexing.terms import identifier_split
 from search.exceptions import RankerArtifactInvalid
 
@@ -31,6 +33,11 @@ RANKER_PATH = Path(__file__).with_name("ranker.json")
 # sha256 of ranker.json as bench/quality_train.py wrote it; a different file
 # is refused (RankerArtifactInvalid) rather than ranking by unknown weights.
 RANKER_SHA256 = "4c6a9df5afe430f54accadd79b4033b77c6a8a10c3fe033d532c526c521ae2b6"
+# The trees for vectors of the code-tuned MiniLM weights (MINILM_WEIGHTS),
+# fitted on that model's own candidates: its cosines and vector ranks are not
+# the original's. Vectors of any other model are ranked by ranker.json.
+RANKER_CODE_PATH = Path(__file__).with_name("ranker-code.json")
+RANKER_CODE_SHA256 = "d824417c7c8dce73a86cfe05c0fc42c1407af4e1bab93cfc8b09a8abb75bfb2d"
 
 # Column positions of the signals search_statement appends to each row.
 ROW_SYMBOL = 7
@@ -209,15 +216,17 @@ class Ranker:
         return self.bias + self._leaves.take(self._leaf_offset + node).sum(axis=0)
 
 
-def ranker_parse(*, data: bytes, expected_sha256: str | None) -> Ranker:
-    """Return the ranker in `data`; raise RankerArtifactInvalid if it is not ours."""
+def ranker_parse(
+    *, data: bytes, expected_sha256: str | None, source: str = RANKER_PATH.name
+) -> Ranker:
+    """Return the ranker in `data` (from `source`); raise RankerArtifactInvalid if not ours."""
     digest = hashlib.sha256(data).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256:
         raise RankerArtifactInvalid(
-            f"{RANKER_PATH.name} has sha256 {digest}, not the {expected_sha256} "
+            f"{source} has sha256 {digest}, not the {expected_sha256} "
             "search/ranking.py expects: restore the file from the release, or "
-            "retrain it with bench/quality_train.py and update RANKER_SHA256; "
-            "SEARCH_RERANK=false ranks without it meanwhile."
+            "retrain it with bench/quality_train.py (which writes its sha256 "
+            "there); SEARCH_RERANK=false ranks without it meanwhile."
         )
     try:
         payload = json.loads(data)
@@ -230,11 +239,11 @@ def ranker_parse(*, data: bytes, expected_sha256: str | None) -> Ranker:
         bias = float(payload["bias"])
     except (ValueError, KeyError, TypeError) as error:
         raise RankerArtifactInvalid(
-            f"{RANKER_PATH.name} is not a ranker (features, trees, bias): {error}"
+            f"{source} is not a ranker (features, trees, bias): {error}"
         ) from error
     if names != FEATURES:
         raise RankerArtifactInvalid(
-            f"{RANKER_PATH.name} splits on features {list(names)}, this version "
+            f"{source} splits on features {list(names)}, this version "
             f"computes {list(FEATURES)}: retrain it with bench/quality_train.py."
         )
     count = len(splits)
@@ -247,13 +256,13 @@ def ranker_parse(*, data: bytes, expected_sha256: str | None) -> Ranker:
     )
     if not shapes_fit or splits.min() < 0 or splits.max() >= len(FEATURES):
         raise RankerArtifactInvalid(
-            f"{RANKER_PATH.name} is not a ranker: its trees are not {count} complete "
+            f"{source} is not a ranker: its trees are not {count} complete "
             f"trees of depth {depth} over {len(FEATURES)} features; retrain it "
             "with bench/quality_train.py."
         )
     if not (np.isfinite(thresholds).all() and np.isfinite(leaves).all()):
         raise RankerArtifactInvalid(
-            f"{RANKER_PATH.name} is not a ranker: a threshold or leaf is not a "
+            f"{source} is not a ranker: a threshold or leaf is not a "
             "finite number; retrain it with bench/quality_train.py."
         )
     return Ranker(
@@ -261,19 +270,38 @@ def ranker_parse(*, data: bytes, expected_sha256: str | None) -> Ranker:
     )
 
 
-_ranker: Ranker | None = None
+@dataclass(frozen=True)
+class RankerFile:
+    """Where the trees for some vectors are, and the sha256 they must have."""
+
+    path: Path
+    sha256: str
+    constant: str  # the name of this module's constant that holds the sha256
+
+
+def ranker_file(*, model_id: str | None) -> RankerFile:
+    """Return the trees fitted on candidates of vectors of `model_id`."""
+    if model_id and shipped_weights_name(model_id=model_id) == "code":
+        return RankerFile(RANKER_CODE_PATH, RANKER_CODE_SHA256, "RANKER_CODE_SHA256")
+    return RankerFile(RANKER_PATH, RANKER_SHA256, "RANKER_SHA256")
+
+
+_rankers: dict[Path, Ranker] = {}
 _ranker_lock = threading.Lock()
 
 
-def ranker_get() -> Ranker:
-    """Return the shipped ranker, loaded and checked once per process."""
-    global _ranker
+def ranker_get(*, model_id: str | None = None) -> Ranker:
+    """Return the shipped ranker for vectors of `model_id`, checked once per process."""
+    file = ranker_file(model_id=model_id)
     with _ranker_lock:
-        if _ranker is None:
-            _ranker = ranker_parse(
-                data=RANKER_PATH.read_bytes(), expected_sha256=RANKER_SHA256
+        ranker = _rankers.get(file.path)
+        if ranker is None:
+            ranker = _rankers[file.path] = ranker_parse(
+                data=file.path.read_bytes(),
+                expected_sha256=file.sha256,
+                source=file.path.name,
             )
-        return _ranker
+        return ranker
 
 
 def rows_rerank(

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 
-from indexing.embedders import Embedder, embedder_get
+from indexing.embedders import Embedder, embedder_for_space
 from indexing.freshness import freshness_note
 from indexing.models import CodeChunk, EmbeddingSpace
 from indexing.terms import identifier_split
@@ -519,7 +519,7 @@ def chunk_search_ranked(
     dimension = None
     query_vector = None
     if mode != "keyword":
-        embedder = embedder or embedder_get()
+        embedder = embedder or embedder_for_space(model_id=state.model_id)
         if state.model_id is None or embedded == 0:
             notes.append(
                 "No chunk of this project is embedded yet; ranked by keywords."
@@ -573,7 +573,7 @@ def chunk_search_ranked(
             rows = rows_rerank(
                 query=query,
                 rows=rows,
-                ranker=ranker_get(),
+                ranker=ranker_get(model_id=state.model_id),
                 rrf_k=float(settings.SEARCH_RRF_K),
                 depth=depth,
                 fuse_weight=float(settings.SEARCH_RERANK_FUSE_WEIGHT) or None,

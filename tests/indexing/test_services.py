@@ -224,6 +224,30 @@ def test_vectors_of_another_model_are_refused_unless_reembedding(project, tmp_pa
     assert EmbeddingSpace.objects.using(alias).get().model_id != "other-model@1"
 
 
+def test_a_project_keeps_its_shipped_weights_until_reembedded(
+    project, tmp_path, settings
+):
+    repo = make_repo(tmp_path / "repo")
+    alias = project_alias(project=project)
+    settings.MINILM_WEIGHTS = "original"
+    repository_index(project=project, repo_path=str(repo))
+    original = EmbeddingSpace.objects.using(alias).get().model_id
+    settings.MINILM_WEIGHTS = "code"
+    (repo / "added.py").write_text("def added_later():\n    return 1\n")
+
+    refreshed = repository_index(project=project, repo_path=str(repo))
+
+    # The new chunk got a vector of the project's weights, not a refusal.
+    assert refreshed.embedding_model == original
+    assert refreshed.chunks_embedded >= 1
+    assert EmbeddingSpace.objects.using(alias).get().model_id == original
+
+    moved = repository_index(project=project, repo_path=str(repo), reembed=True)
+    assert moved.embedding_model != original
+    assert moved.chunks_embedded == moved.chunks_total
+    assert EmbeddingSpace.objects.using(alias).get().model_id == moved.embedding_model
+
+
 def test_a_run_killed_midway_and_rerun_leaves_exactly_the_right_chunks(
     project_factory, tmp_path
 ):

@@ -376,3 +376,22 @@ def test_commands_take_several_projects(project_factory, tmp_path):
         call_command(
             "search", "x", "--project", a.name, "--project", "nope", stdout=StringIO()
         )
+
+
+def test_a_project_on_other_shipped_weights_is_searched_with_them(
+    project_factory, tmp_path, settings
+):
+    old, new = project_factory(), project_factory()
+    settings.MINILM_WEIGHTS = "original"
+    repository_index(project=old, repo_path=str(_small_repo(tmp_path / "old")))
+    settings.MINILM_WEIGHTS = "code"
+    repository_index(project=new, repo_path=str(_small_repo(tmp_path / "new")))
+
+    found = chunk_search_federated(
+        projects=[old, new], query="call again after a growing pause", mode="semantic"
+    )
+
+    # Each project answered by its own vectors: neither fell back to keywords.
+    assert {hit.project for hit in found.results[:2]} == {old.name, new.name}
+    assert not any("keywords" in note for note in found.notes), found.notes
+    assert {hit.file_path for hit in found.results[:2]} == {"net/retry.py"}

@@ -6,15 +6,21 @@ import textwrap
 
 import pytest
 
+from indexing.embedders import embedder_get
+from indexing.models import EmbeddingSpace
 from indexing.services import repository_index
+from registry.services import project_alias
 from search import ranking
 from search.exceptions import RankerArtifactInvalid
 from search.ranking import (
     FEATURES,
+    RANKER_CODE_PATH,
+    RANKER_CODE_SHA256,
     RANKER_PATH,
     RANKER_SHA256,
     candidate_features,
     query_stems,
+    ranker_file,
     ranker_get,
     ranker_parse,
     rows_rerank,
@@ -32,6 +38,28 @@ def test_the_shipped_trees_match_their_checksum_and_this_version():
     assert payload["trained"]["script"] == "bench/quality_train.py"
     for name in ("werkzeug", "requests", "click", "jinja2", "lodash", "cobra"):
         assert not any(name in source for source in payload["trained"]["sources"])
+
+
+def test_the_code_weights_have_trees_of_their_own():
+    code = embedder_get("minilm", weights="code").model_id
+    original = embedder_get("minilm", weights="original").model_id
+
+    assert ranker_file(model_id=code).path == RANKER_CODE_PATH
+    for other in (
+        original,
+        f"{original};max_tokens=256",
+        "nomic-embed-text@ollama",
+        None,
+    ):
+        assert ranker_file(model_id=other).path == RANKER_PATH
+    data = RANKER_CODE_PATH.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == RANKER_CODE_SHA256
+    payload = json.loads(data)
+    assert payload["trained"]["script"] == "bench/quality_train.py"
+    assert payload["trained"]["embedding_model"] == code
+    # Fitted on other candidates, so not the original's trees.
+    assert ranker_get(model_id=code) is not ranker_get(model_id=original)
+    assert payload["trees"] != json.loads(RANKER_PATH.read_bytes())["trees"]
 
 
 def test_altered_weights_are_refused_with_what_to_do():
@@ -295,9 +323,33 @@ def test_a_search_with_altered_weights_fails_clearly(
     altered = tmp_path / "ranker.json"
     altered.write_bytes(RANKER_PATH.read_bytes() + b" ")
     monkeypatch.setattr(ranking, "RANKER_PATH", altered)
-    monkeypatch.setattr(ranking, "_ranker", None)
+    monkeypatch.setattr(ranking, "RANKER_CODE_PATH", altered)
+    monkeypatch.setattr(ranking, "_rankers", {})
     settings.SEARCH_RERANK = True
     with pytest.raises(RankerArtifactInvalid, match="sha256"):
         chunk_search(project=small_project, query="drop old entries")
     settings.SEARCH_RERANK = False
     assert chunk_search(project=small_project, query="drop old entries").results
+
+
+def test_a_project_on_the_original_weights_is_searched_with_them(
+    project_factory, tmp_path, settings
+):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "cache.py").write_text(
+        "def purge_expired_entries(entries, now):\n"
+        "    return {k: v for k, v in entries.items() if v.deadline >= now}\n"
+    )
+    project = project_factory()
+    settings.MINILM_WEIGHTS = "original"
+    repository_index(project=project, repo_path=str(repo))
+    settings.MINILM_WEIGHTS = "code"
+
+    found = chunk_search(project=project, query="drop entries past their deadline")
+
+    # Embedded with the project's own weights: no fallback to keywords.
+    assert found.results[0].symbol == "purge_expired_entries"
+    assert not any("ranked by keywords" in note for note in found.notes)
+    space = EmbeddingSpace.objects.using(project_alias(project=project)).get()
+    assert space.model_id == embedder_get(weights="original").model_id
