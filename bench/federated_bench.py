@@ -123,9 +123,9 @@ def main() -> None:
     django_setup()
     from django.conf import settings
     from django.core.management import call_command
+    from quality_rank import project_index_configured
 
     from indexing.embedders import embedder_get
-    from indexing.services import repository_index
     from registry.databases import project_database_unregister
     from registry.selectors import project_find
     from registry.services import project_create, project_delete
@@ -149,7 +149,7 @@ def main() -> None:
             project = project_create(name=project_name)
             created.append(project)
         started = time.monotonic()
-        indexed = repository_index(project=project, repo_path=str(path))
+        indexed = project_index_configured(project=project, root=path)
         print(
             f"index {name:<20} {indexed.chunks_total:>5} chunks "
             f"({indexed.files_indexed} files indexed) in "

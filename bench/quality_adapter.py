@@ -102,8 +102,8 @@ def main() -> None:
     from quality_corpus import FINETUNE_SOURCES, corpus_build, finetune_sources_check
     from quality_rank import vectors_load
 
-    from indexing.embedders import embedder_get
     from indexing.models import CodeChunk
+    from indexing.selectors import space_embedder_get
     from indexing.services import repository_index
     from registry.selectors import project_find
     from registry.services import project_alias, project_create
@@ -161,7 +161,8 @@ def main() -> None:
             kinds.append(case.set_name)
             languages.append(case.language)
     started = time.monotonic()
-    embedder = embedder_get()
+    # The project's own model (it may be kept on other shipped weights).
+    embedder = space_embedder_get(alias=project_alias(project=project))
     query_vectors = np.stack([embedder.embed_query(q) for q in questions])
     print(
         f"questions: {len(questions)} ("

@@ -32,22 +32,22 @@ LIMIT = 10
 def project_index_configured(*, project, root):
     """Index `root` into `project` with the configured embedder; return the summary.
 
-    A project whose vectors came from other shipped weights would otherwise
-    keep them (indexing.embedders.embedder_for_space); a benchmark measures
-    the configured model, so such a project is re-embedded.
+    A project whose vectors came from another model would otherwise keep
+    them (shipped weights, indexing.embedders.embedder_for_space) or refuse
+    the run; a benchmark measures the configured model, so it is re-embedded.
     """
     from indexing.embedders import embedder_get
-    from indexing.selectors import space_embedder_get
+    from indexing.models import EmbeddingSpace
     from indexing.services import repository_index
     from registry.services import project_alias
 
     embedder = embedder_get()
-    kept = space_embedder_get(alias=project_alias(project=project))
+    space = EmbeddingSpace.objects.using(project_alias(project=project)).first()
     return repository_index(
         project=project,
         repo_path=str(root),
         embedder=embedder,
-        reembed=kept.model_id != embedder.model_id,
+        reembed=space is not None and space.model_id != embedder.model_id,
     )
 
 

@@ -123,8 +123,8 @@ def main() -> None:
     from django.conf import settings
     from tokenizers import Tokenizer
 
-    from indexing.embedders import embedder_get
     from indexing.embedders.minilm import tokenizer_file
+    from indexing.selectors import space_embedder_get
     from indexing.services import chunk_vectors
     from indexing.terms import symbol_words
     from registry.selectors import project_find
@@ -171,7 +171,8 @@ def main() -> None:
     )
     if not long_chunks:
         sys.exit("no chunk is that long: nothing to rewrite")
-    embedder = embedder_get()
+    # The project's own model (it may be kept on other shipped weights).
+    embedder = space_embedder_get(alias=alias)
     started = time.monotonic()
     ids, vectors = [], []
     for chunk_id, content, symbol in long_chunks:

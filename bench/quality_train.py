@@ -89,6 +89,7 @@ def main() -> None:
     )
 
     from indexing.embedders import embedder_get
+    from indexing.embedders.minilm import shipped_weights_name
     from registry.selectors import project_find
     from registry.services import project_create
     from search.ranking import FEATURES, ranker_file
@@ -272,8 +273,17 @@ def main() -> None:
         args.out.write_bytes(data)
         print(f"wrote {args.out}")
         return
-    # The trees for the configured embedder's vectors (MINILM_WEIGHTS).
-    file = ranker_file(model_id=embedder_get().model_id)
+    # The trees for the configured embedder's vectors (MINILM_WEIGHTS); search
+    # ranks every other model's vectors by ranker.json, so only shipped
+    # weights may write one.
+    model_id = embedder_get().model_id
+    if shipped_weights_name(model_id=model_id) is None:
+        raise SystemExit(
+            f"the configured embedder is {model_id}, not shipped MiniLM weights: "
+            "search would not use these trees; measure them with --out FILE and "
+            "bench/quality.py --ranker FILE"
+        )
+    file = ranker_file(model_id=model_id)
     file.path.write_bytes(data)
     module = ROOT / "search" / "ranking.py"
     text = module.read_text()

@@ -151,7 +151,8 @@ def index_job_run(
     recorded on the job with their message; the job never stays `running`.
     A job that another worker holds (fresh heartbeat) or that already ended is
     left alone: a broker may deliver a task again after its worker died.
-    `embedder` replaces the configured one (default embedder_get()).
+    `embedder` replaces the one of the project's vectors (default
+    space_embedder_get: its shipped weights, else the configured embedder).
     """
     job = index_job_get(job_id=job_id)
     stale = timezone.now() - timedelta(seconds=settings.INDEX_JOB_HEARTBEAT_TIMEOUT)

@@ -233,7 +233,8 @@ def embedding_space_check(
                 f"but the configured embedder is {embedder.model_id} "
                 f"({embedder.dimension}-d); vectors of two models cannot be mixed. "
                 "Re-embed the whole project with `manage.py index PATH --reembed` "
-                "(or switch EMBEDDING_BACKEND back)."
+                "(or set EMBEDDING_BACKEND, MINILM_WEIGHTS or MINILM_MAX_TOKENS "
+                "back to what made its vectors)."
             )
         with transaction.atomic(using=alias):
             CodeChunk.objects.using(alias).update(embedding=None)

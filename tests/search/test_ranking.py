@@ -333,7 +333,7 @@ def test_a_search_with_altered_weights_fails_clearly(
 
 
 def test_a_project_on_the_original_weights_is_searched_with_them(
-    project_factory, tmp_path, settings
+    project_factory, tmp_path, settings, monkeypatch
 ):
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -346,10 +346,23 @@ def test_a_project_on_the_original_weights_is_searched_with_them(
     repository_index(project=project, repo_path=str(repo))
     settings.MINILM_WEIGHTS = "code"
 
+    chosen = []
+    real_ranker_file = ranking.ranker_file
+
+    def ranker_file_seen(*, model_id):
+        file = real_ranker_file(model_id=model_id)
+        chosen.append(file.path)
+        return file
+
+    monkeypatch.setattr(ranking, "ranker_file", ranker_file_seen)
+    settings.SEARCH_RERANK = True
+
     found = chunk_search(project=project, query="drop entries past their deadline")
 
-    # Embedded with the project's own weights: no fallback to keywords.
+    # Embedded with the project's own weights (no fallback to keywords) and
+    # ordered by the trees fitted on that model's candidates.
     assert found.results[0].symbol == "purge_expired_entries"
     assert not any("ranked by keywords" in note for note in found.notes)
+    assert chosen == [RANKER_PATH]
     space = EmbeddingSpace.objects.using(project_alias(project=project)).get()
     assert space.model_id == embedder_get(weights="original").model_id
