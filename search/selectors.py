@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 
-from indexing.embedders import Embedder, embedder_for_space
+from indexing.embedders import Embedder, embedder_for_space, embedder_get
+from indexing.embedders.minilm import shipped_weights_name
 from indexing.freshness import freshness_note
 from indexing.models import CodeChunk, EmbeddingSpace
 from indexing.terms import identifier_split
@@ -135,6 +136,23 @@ class _VectorState:
 
 _state_cache: dict[str, tuple[float, _VectorState]] = {}
 _state_lock = threading.Lock()
+
+
+def _kept_weights_note(*, embedder: Embedder, explicit: bool) -> str | None:
+    """Say so when a project's vectors are of shipped weights not configured."""
+    if explicit:
+        return None
+    configured = embedder_get()
+    if embedder.model_id == configured.model_id:
+        return None
+    kept = shipped_weights_name(model_id=embedder.model_id)
+    wanted = shipped_weights_name(model_id=configured.model_id)
+    better = " (the code weights rank better)" if wanted == "code" else ""
+    return (
+        f"This project is embedded with the {kept} MiniLM weights, not the "
+        f"configured {wanted} ones; `manage.py index PATH --reembed` moves it"
+        f"{better}."
+    )
 
 
 def project_vector_state(*, alias: str) -> _VectorState:
@@ -519,6 +537,7 @@ def chunk_search_ranked(
     dimension = None
     query_vector = None
     if mode != "keyword":
+        explicit_embedder = embedder is not None
         embedder = embedder or embedder_for_space(model_id=state.model_id)
         if state.model_id is None or embedded == 0:
             notes.append(
@@ -534,6 +553,9 @@ def chunk_search_ranked(
         else:
             dimension = state.dimension
             query_vector = _vector_literal(embedder.embed_query(query))
+            kept = _kept_weights_note(embedder=embedder, explicit=explicit_embedder)
+            if kept:
+                notes.append(kept)
         if effective_mode == "keyword" and mode == "semantic":
             effective_mode = "semantic_unavailable"
 

@@ -364,5 +364,10 @@ def test_a_project_on_the_original_weights_is_searched_with_them(
     assert found.results[0].symbol == "purge_expired_entries"
     assert not any("ranked by keywords" in note for note in found.notes)
     assert chosen == [RANKER_PATH]
+    assert (
+        "This project is embedded with the original MiniLM weights, not the "
+        "configured code ones; `manage.py index PATH --reembed` moves it (the "
+        "code weights rank better)." in found.notes
+    )
     space = EmbeddingSpace.objects.using(project_alias(project=project)).get()
     assert space.model_id == embedder_get(weights="original").model_id
