@@ -247,8 +247,8 @@ def _restore_check(*, manifest: dict) -> None:
             f"({space.get('dimension')}-d), but this installation embeds with "
             f"{embedder.model_id} ({embedder.dimension}-d): semantic search could not "
             "use them. Restore it where EMBEDDING_BACKEND / OLLAMA_EMBEDDING_MODEL "
-            "/ MINILM_MAX_TOKENS select that model (then, to switch models, re-index with "
-            "`manage.py index PATH --reembed`)."
+            "/ MINILM_MAX_TOKENS select that model (then, to switch models, "
+            "re-index with `manage.py index PATH --reembed`)."
         )
 
 

